@@ -1,0 +1,299 @@
+"""The server side of one AMQP channel (spec sections 1.5 and 1.8; rabbit_channel.erl).
+
+Theory of operation. The connection hands every frame for this channel to :meth:`handle`.
+A method frame is looked up in :data:`HANDLERS` (method class -> handler); content-carrying
+methods (basic.publish) move the channel into content assembly:
+
+    READY --basic.publish--> AWAIT_HEADER --header--> AWAIT_BODY --body*--> READY
+
+Any other frame during assembly is UNEXPECTED_FRAME (505). Handlers raise
+:class:`AMQPError`; soft codes close only this channel (the connection sends
+channel.close and then ignores everything but close/close-ok until close-ok arrives, spec
+2.3.7), hard codes close the connection.
+
+Deliveries get per-channel delivery tags starting at 1. Unacked deliveries are kept in
+order; ack/nack/reject/recover and channel close settle or requeue them. Publisher confirms
+(RabbitMQ extension) number publishes from 1 and are flushed once per input batch, with
+``multiple`` for contiguous runs. Transactions buffer publishes and acks until commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pamqp import commands as C
+
+from broker_sim.errors import AMQPError
+from broker_sim.framing import (
+    FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, InFrame, content_frames, deliver_method_frame,
+)
+from broker_sim.message import Message, QueuedMessage
+from broker_sim.queues import ClassicQueue, Consumer
+
+READY, AWAIT_HEADER, AWAIT_BODY = "ready", "await-header", "await-body"
+MAX_MESSAGE_SIZE = 134217728  # RabbitMQ's default max_message_size (128 MiB)
+
+
+@dataclass(slots=True)
+class Unacked:
+    tag: int
+    queue: ClassicQueue
+    qm: QueuedMessage
+    consumer: Consumer | None
+
+
+class ServerChannel:
+    def __init__(self, conn, number: int) -> None:
+        self.conn = conn
+        self.number = number
+        self.state = READY
+        self.closing = False
+        self.next_tag = 1
+        self.unacked: dict[int, Unacked] = {}
+        self.consumers: dict[str, Consumer] = {}
+        self.prefetch = 0
+        self.global_prefetch = 0
+        self.global_unacked = 0
+        self.confirm = False
+        self.tx = False
+        self.publish_seq = 0
+        self.pending_confirms: list[tuple[int, bool]] = []  # (publish seq, ack?)
+        self.confirm_floor = 0  # every publish seq <= this one is confirmed
+        self.tx_publishes: list[tuple[C.Basic.Publish, Message]] = []
+        self.tx_settles: list[tuple[str, int, bool, bool]] = []
+        self._publish: C.Basic.Publish | None = None
+        self._props = None
+        self._raw_header = b""
+        self._body_size = 0
+        self._body: list[bytes] = []
+        self._received = 0
+        self.last_queue: str | None = None
+
+    @property
+    def vhost(self):
+        return self.conn.vhost
+
+    def send(self, method) -> None:
+        self.conn.send_method(self.number, method)
+
+    # -- frame dispatch -------------------------------------------------------------------
+
+    def handle(self, frame: InFrame) -> None:
+        if self.state != READY:
+            self._content_frame(frame)
+            return
+        if frame.kind != 1:
+            if frame.kind == FRAME_HEARTBEAT:
+                raise AMQPError.of("unexpected_method", detail="heartbeat on non-zero channel")
+            raise AMQPError.of(
+                "unexpected_frame", expected="method frame", got=_frame_name(frame.kind)
+            )
+        handler = HANDLERS.get(type(frame.method))
+        if handler is None:
+            raise AMQPError.of(
+                "command_invalid", detail=f"unexpected method {frame.method.name} on a channel"
+            )
+        handler(self, frame.method)
+
+    def _content_frame(self, frame: InFrame) -> None:
+        if self.state == AWAIT_HEADER:
+            if frame.kind != FRAME_HEADER:
+                raise AMQPError.of(
+                    "unexpected_frame", expected="content header for class 60",
+                    got=_frame_name(frame.kind),
+                )
+            if frame.method is not None:
+                raise AMQPError.of("unexpected_frame", expected="class 60", got="other class")
+            if frame.body_size > MAX_MESSAGE_SIZE:
+                raise AMQPError(
+                    406, f"PRECONDITION_FAILED - message size {frame.body_size} is larger "
+                    f"than configured max size {MAX_MESSAGE_SIZE}",
+                )
+            self._props, self._raw_header = frame.properties, frame.payload
+            self._body_size, self._body, self._received = frame.body_size, [], 0
+            self.state = AWAIT_BODY
+            if self._body_size == 0:
+                self._finish_publish()
+            return
+        if frame.kind != FRAME_BODY:
+            raise AMQPError.of(
+                "unexpected_frame", expected="content body", got=_frame_name(frame.kind)
+            )
+        self._body.append(frame.payload)
+        self._received += len(frame.payload)
+        if self._received > self._body_size:
+            raise AMQPError.of(
+                "unexpected_frame", expected=f"{self._body_size} body bytes",
+                got=f"{self._received}",
+            )
+        if self._received == self._body_size:
+            self._finish_publish()
+
+    # -- basic.publish --------------------------------------------------------------------
+
+    def on_publish(self, m: C.Basic.Publish) -> None:
+        if m.immediate:
+            raise AMQPError.of("immediate")
+        ex = self.vhost.exchange(m.exchange)
+        if ex.internal:
+            raise AMQPError.of("exchange_internal", name=m.exchange, vhost=self.vhost.name)
+        self.conn.check_permission("write", "exchange", m.exchange)
+        self._publish = m
+        self.state = AWAIT_HEADER
+
+    def _finish_publish(self) -> None:
+        m, props = self._publish, self._props
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        self._publish, self._body, self.state = None, [], READY
+        if props.user_id is not None and props.user_id != self.conn.user.name:
+            raise AMQPError.of("user_id_mismatch", claimed=props.user_id, user=self.conn.user.name)
+        message = Message(m.exchange, m.routing_key, props, body, self._raw_header)
+        if self.confirm:
+            self.publish_seq += 1
+        if self.tx:
+            self.tx_publishes.append((m, message))
+        else:
+            self._route(m, message, self.publish_seq)
+        self.conn.on_publish()
+
+    def _route(self, m: C.Basic.Publish, message: Message, seq: int) -> None:
+        vhost = self.vhost
+        if m.exchange not in vhost.exchanges:  # deleted while in a transaction
+            raise AMQPError.of("no_exchange", name=m.exchange, vhost=vhost.name)
+        targets = vhost.route(m.exchange, m.routing_key, message.headers)
+        if not targets and m.mandatory:
+            self._basic_return(m, message)
+        refused = vhost.enqueue(targets, message)
+        if self.confirm:
+            self.pending_confirms.append((seq, not refused))
+            self.conn.mark_confirms(self)
+
+    def _basic_return(self, m: C.Basic.Publish, message: Message) -> None:
+        self.send(C.Basic.Return(312, "NO_ROUTE", m.exchange, m.routing_key))
+        self.conn.send_raw(
+            content_frames(self.number, message.header_bytes(), message.body, self.conn.frame_max)
+        )
+
+    def flush_confirms(self) -> None:
+        """Send pending confirms in order; a contiguous run above the confirmed floor goes
+        out as one ``multiple=True`` ack (or nack), as RabbitMQ coalesces them."""
+        pending = sorted(self.pending_confirms)
+        self.pending_confirms = []
+        i = 0
+        while i < len(pending):
+            first, ok = pending[i]
+            j = i
+            while j + 1 < len(pending) and pending[j + 1] == (pending[j][0] + 1, ok):
+                j += 1
+            last = pending[j][0]
+            cls = C.Basic.Ack if ok else C.Basic.Nack
+            if first == self.confirm_floor + 1:
+                self.send(cls(delivery_tag=last, multiple=last > first))
+                self.confirm_floor = last
+            else:
+                for seq, _ in pending[i : j + 1]:
+                    self.send(cls(delivery_tag=seq, multiple=False))
+            i = j + 1
+
+    # -- deliveries -----------------------------------------------------------------------
+
+    def can_deliver(self, consumer: Consumer) -> bool:
+        if self.closing or not self.conn.writable:
+            return False
+        if consumer.no_ack or self.global_prefetch == 0:
+            return True
+        return self.global_unacked < self.global_prefetch
+
+    def deliver(self, consumer: Consumer, queue: ClassicQueue, qm: QueuedMessage) -> None:
+        tag = self._track(queue, qm, consumer, consumer.no_ack)
+        msg = qm.message
+        self.conn.send_raw(
+            deliver_method_frame(
+                self.number, consumer.tag, tag, qm.redelivered, msg.exchange, msg.routing_key
+            )
+            + content_frames(self.number, msg.header_bytes(), msg.body, self.conn.frame_max)
+        )
+
+    def _track(self, queue, qm, consumer, no_ack: bool) -> int:
+        tag = self.next_tag
+        self.next_tag += 1
+        if not no_ack:
+            self.unacked[tag] = Unacked(tag, queue, qm, consumer)
+            self.global_unacked += 1
+            if consumer is not None:
+                consumer.unacked += 1
+        return tag
+
+    def _take_unacked(self, tag: int, multiple: bool) -> list[Unacked]:
+        if multiple:
+            if tag != 0 and tag not in self.unacked:
+                raise AMQPError.of("unknown_delivery_tag", tag=tag)
+            tags = [t for t in self.unacked if tag == 0 or t <= tag]
+        else:
+            if tag not in self.unacked:
+                raise AMQPError.of("unknown_delivery_tag", tag=tag)
+            tags = [tag]
+        taken = [self.unacked.pop(t) for t in tags]
+        for u in taken:
+            self.global_unacked -= 1
+            if u.consumer is not None:
+                u.consumer.unacked -= 1
+            self.vhost.dirty[u.queue] = None
+        return taken
+
+    def settle(self, kind: str, tag: int, multiple: bool, requeue: bool) -> None:
+        """Apply ack / nack / reject (spec 1.8.3.13, 1.8.3.14; RabbitMQ basic.nack)."""
+        taken = self._take_unacked(tag, multiple)
+        if kind == "ack":
+            for u in taken:
+                u.queue.settle(u.qm)
+            return
+        self._reject(taken, requeue)
+
+    def _reject(self, taken: list[Unacked], requeue: bool) -> None:
+        by_queue: dict[ClassicQueue, list[QueuedMessage]] = {}
+        for u in taken:
+            by_queue.setdefault(u.queue, []).append(u.qm)
+        for queue, qms in by_queue.items():
+            if queue.deleted:
+                continue
+            if requeue:
+                queue.requeue(qms)
+                self.vhost.dirty[queue] = None
+            else:
+                for qm in qms:
+                    queue.settle(qm)
+                    self.vhost.dead_letter(queue, qm, "rejected")
+
+    def requeue_all(self) -> None:
+        """Channel closing or basic.recover: every unacked delivery goes back."""
+        if self.unacked:
+            self._reject(self._take_unacked(0, True), requeue=True)
+
+    def close_down(self) -> None:
+        """The channel is gone: cancel consumers, requeue unacked (spec 1.5.2.5)."""
+        self.closing = True
+        for consumer in list(self.consumers.values()):
+            self._remove_consumer(consumer)
+        self.requeue_all()
+
+    def _remove_consumer(self, consumer: Consumer) -> None:
+        self.consumers.pop(consumer.tag, None)
+        queue = getattr(consumer, "queue", None)
+        if queue is not None and not queue.deleted:
+            queue.remove_consumer(consumer)
+
+    def server_cancel(self, consumer: Consumer) -> None:
+        """The consumed queue went away: basic.cancel to the client (consumer_cancel_notify)."""
+        self.consumers.pop(consumer.tag, None)
+        if self.conn.client_capability("consumer_cancel_notify") and not self.closing:
+            self.send(C.Basic.Cancel(consumer_tag=consumer.tag, nowait=True))
+
+
+def _frame_name(kind: int) -> str:
+    return {1: "method frame", 2: "content header", 3: "content body", 8: "heartbeat"}.get(
+        kind, f"frame type {kind}"
+    )
+
+
+from broker_sim.channel_methods import HANDLERS  # noqa: E402  (tables refer to the class)

@@ -1,0 +1,347 @@
+"""The server side of one AMQP 0-9-1 connection, sans-IO (spec 2.2.4, 4.2; rabbit_reader.erl).
+
+Theory of operation. Bytes go in through :meth:`ServerConnection.receive`; frames and
+requests to close the transport come out through the node (``take_output``). The
+connection negotiates in a fixed order, driven by :data:`TRANSITIONS`:
+
+    HEADER --protocol header--> START_OK --start-ok--> TUNE_OK --tune-ok--> OPEN_WAIT
+    OPEN_WAIT --connection.open--> OPEN --(error or close)--> CLOSING --close-ok--> CLOSED
+
+A wrong protocol header is answered with the server's header and the socket closes
+(rabbit_reader refuse_connection). A method that the table does not allow in the current
+state is a 503 COMMAND_INVALID hard error. Hard errors send connection.close and enter
+CLOSING, where every frame but close/close-ok is discarded (spec 2.3.7). Heartbeats follow
+rabbit_heartbeat: every H/2 seconds a heartbeat frame goes out if nothing else was sent;
+every H seconds the receive side checks for traffic and drops the socket (no close frame)
+after the second silent check.
+"""
+
+from __future__ import annotations
+
+from pamqp import commands as C
+
+from broker_sim.channel import ServerChannel
+from broker_sim.errors import AMQPError
+from broker_sim.framing import (
+    FRAME_HEARTBEAT, FRAME_METHOD, HEARTBEAT_FRAME, PROTOCOL_HEADER, FrameReader, InFrame,
+    method_frame,
+)
+
+HEADER, START_OK, TUNE_OK, OPEN_WAIT, OPEN, CLOSING, CLOSED = (
+    "header", "start-ok", "tune-ok", "open-wait", "open", "closing", "closed",
+)
+FRAME_MIN_SIZE = 4096  # frame_max before tuning (spec 4.2.1; RabbitMQ ?FRAME_MIN_SIZE)
+HANDSHAKE_TIMEOUT = 10.0  # RabbitMQ handshake_timeout
+CLOSING_TIMEOUT = 30.0  # how long RabbitMQ waits for close-ok before dropping the socket
+
+
+class ServerConnection:
+    def __init__(self, node, conn_id: int, peer: str) -> None:
+        self.node = node
+        self.id = conn_id
+        self.peer = peer
+        self.state = HEADER
+        self.reader = FrameReader(FRAME_MIN_SIZE)
+        self._header = b""
+        self.out: list[bytes] = []
+        self.close_transport = False
+        self.writable = True
+        self.channels: dict[int, ServerChannel] = {}
+        self.closing_channels: set[int] = set()
+        self.exclusive_queues: list = []
+        self.user = None
+        self.vhost = None
+        self.client_properties: dict = {}
+        self.mechanism = "PLAIN"
+        self.frame_max = node.config.frame_max
+        self.channel_max = node.config.channel_max
+        self.heartbeat = 0
+        self.bytes_in = self.bytes_out = 0
+        self._hb_seen_in = self._hb_seen_out = -1
+        self._hb_misses = 0
+        self._timers: list = []
+        self.reading_blocked = False
+        self.blocked_sent = False
+        self.confirm_channels: dict[ServerChannel, None] = {}
+        self.current_method = None
+        self._arm(HANDSHAKE_TIMEOUT, self._handshake_timeout)
+
+    # -- I/O surface ----------------------------------------------------------------------
+
+    def receive(self, data: bytes) -> None:
+        if self.state == CLOSED or self.close_transport:
+            return
+        self.bytes_in += len(data)
+        if self.state == HEADER:
+            data = self._protocol_header(data)
+            if not data:
+                return
+        self.reader.feed(data)
+        self.process()
+
+    def process(self) -> None:
+        """Handle buffered frames until the buffer is empty or reading is blocked."""
+        try:
+            for frame in self.reader.frames():
+                self._frame(frame)
+                if self.reading_blocked or self.state == CLOSED or self.close_transport:
+                    break
+        except AMQPError as err:
+            self.hard_error(err, self.current_method)
+        self._flush_confirms()
+
+    def send_raw(self, data: bytes) -> None:
+        self.out.append(data)
+        self.bytes_out += len(data)
+        self.node.mark_output(self)
+
+    def send_method(self, channel: int, method) -> None:
+        self.send_raw(method_frame(channel, method))
+
+    def take_output(self) -> bytes:
+        data = b"".join(self.out)
+        self.out.clear()
+        return data
+
+    def set_writable(self, writable: bool) -> None:
+        """Driver back-pressure: deliveries to this connection pause while False."""
+        self.writable = writable
+        if writable:
+            for ch in self.channels.values():
+                for consumer in ch.consumers.values():
+                    self.vhost.dirty[consumer.queue] = None
+
+    # -- protocol header ------------------------------------------------------------------
+
+    def _protocol_header(self, data: bytes) -> bytes:
+        self._header += data
+        if len(self._header) < 8:
+            return b""
+        header, rest = self._header[:8], self._header[8:]
+        if header != PROTOCOL_HEADER:
+            self.send_raw(PROTOCOL_HEADER)
+            self._drop()
+            return b""
+        self.state = START_OK
+        self.send_method(0, self.node.start_method())
+        return rest
+
+    # -- frames ---------------------------------------------------------------------------
+
+    def _frame(self, frame: InFrame) -> None:
+        self.current_method = frame.method if frame.kind == FRAME_METHOD else None
+        if frame.kind == FRAME_HEARTBEAT:
+            if frame.channel != 0:
+                raise AMQPError(501, "FRAME_ERROR - heartbeat frame on non-zero channel")
+            return
+        if self.state == CLOSING:
+            self._closing_frame(frame)
+        elif frame.channel == 0:
+            self._connection_frame(frame)
+        elif self.state != OPEN:
+            raise AMQPError.of(
+                "command_invalid", detail=f"channel {frame.channel} used before connection.open"
+            )
+        else:
+            self._channel_frame(frame)
+
+    def _connection_frame(self, frame: InFrame) -> None:
+        if frame.kind != FRAME_METHOD:
+            raise AMQPError.of("unexpected_frame", expected="method frame", got="content frame")
+        key = (self.state, type(frame.method))
+        transition = TRANSITIONS.get(key)
+        if transition is None:
+            if self.state == OPEN and type(frame.method) not in CONNECTION_METHODS:
+                raise AMQPError.of("channel_zero")
+            raise AMQPError.of(
+                "command_invalid", detail=f"unexpected {frame.method.name} in state {self.state}"
+            )
+        handler, next_state = transition
+        before = self.state
+        handler(self, frame.method)
+        if self.state == before:
+            self.state = next_state
+
+    def _closing_frame(self, frame: InFrame) -> None:
+        if frame.channel == 0 and frame.kind == FRAME_METHOD:
+            if isinstance(frame.method, C.Connection.CloseOk):
+                self._drop()
+            elif isinstance(frame.method, C.Connection.Close):
+                self.send_method(0, C.Connection.CloseOk())
+
+    def _channel_frame(self, frame: InFrame) -> None:
+        number = frame.channel
+        ch = self.channels.get(number)
+        if ch is None:
+            self._open_channel(number, frame)
+            return
+        if number in self.closing_channels:
+            self._closing_channel_frame(ch, frame)
+            return
+        try:
+            ch.handle(frame)
+        except AMQPError as err:
+            if err.hard:
+                raise
+            self._channel_error(ch, frame, err)
+
+    def _open_channel(self, number: int, frame: InFrame) -> None:
+        if frame.kind != FRAME_METHOD or not isinstance(frame.method, C.Channel.Open):
+            raise AMQPError.of("channel_not_open")
+        if number > self.channel_max:
+            raise AMQPError.of("channel_max", max=self.channel_max)
+        self.channels[number] = ServerChannel(self, number)
+        self.send_method(number, C.Channel.OpenOk())
+
+    def _closing_channel_frame(self, ch: ServerChannel, frame: InFrame) -> None:
+        """After channel.close we wait for close-ok; everything else is discarded."""
+        if frame.kind != FRAME_METHOD:
+            return
+        if isinstance(frame.method, C.Channel.CloseOk):
+            self.forget_channel(ch)
+        elif isinstance(frame.method, C.Channel.Close):
+            self.send_method(ch.number, C.Channel.CloseOk())
+            self.forget_channel(ch)
+
+    def _channel_error(self, ch: ServerChannel, frame: InFrame, err: AMQPError) -> None:
+        method = frame.method if frame.kind == FRAME_METHOD else None
+        class_id, method_id = _ids(method)
+        ch.close_down()
+        self.closing_channels.add(ch.number)
+        self.send_method(ch.number, C.Channel.Close(err.code, err.text[:255], class_id, method_id))
+
+    def forget_channel(self, ch: ServerChannel) -> None:
+        if not ch.closing:
+            ch.close_down()
+        self.channels.pop(ch.number, None)
+        self.closing_channels.discard(ch.number)
+        self.confirm_channels.pop(ch, None)
+
+    # -- errors and closing ---------------------------------------------------------------
+
+    def hard_error(self, err: AMQPError, method=None) -> None:
+        """Send connection.close for a hard error (or any error during the handshake)."""
+        if self.state in (CLOSING, CLOSED):
+            return
+        if self.state in (START_OK,) and err.code == 403 and not self.client_capability(
+            "authentication_failure_close"
+        ):
+            self._drop()
+            return
+        class_id, method_id = _ids(method)
+        self.send_method(0, C.Connection.Close(err.code, err.text[:255], class_id, method_id))
+        self._enter_closing()
+
+    def _enter_closing(self) -> None:
+        self._teardown_channels()
+        self.state = CLOSING
+        self._arm(CLOSING_TIMEOUT, self._drop)
+
+    def server_close(self, code: int, text: str) -> None:
+        """Broker-initiated close, e.g. 320 CONNECTION_FORCED on shutdown."""
+        self.hard_error(AMQPError(code, text))
+
+    def _drop(self) -> None:
+        """Close the transport once the pending output is written."""
+        if self.state != CLOSED:
+            self._teardown_channels()
+        self.state = CLOSED
+        self.close_transport = True
+        self._cancel_timers()
+        self.node.mark_output(self)
+
+    def connection_lost(self) -> None:
+        """The transport is gone (peer closed, reset, or node killed)."""
+        if self.state != CLOSED:
+            self._teardown_channels()
+        self.state = CLOSED
+        self._cancel_timers()
+
+    def _teardown_channels(self) -> None:
+        for ch in list(self.channels.values()):
+            ch.close_down()
+        self.channels.clear()
+        self.closing_channels.clear()
+        self.confirm_channels.clear()
+        for q in self.exclusive_queues:
+            if not q.deleted and self.vhost is not None and q.name in self.vhost.queues:
+                self.vhost.delete_queue(q.name)
+        self.exclusive_queues.clear()
+
+    # -- helpers used by channels ---------------------------------------------------------
+
+    def client_capability(self, name: str) -> bool:
+        caps = self.client_properties.get("capabilities") or {}
+        return bool(caps.get(name, False))
+
+    def check_permission(self, kind: str, resource: str, name: str) -> None:
+        self.node.users.check(self.user, self.vhost.name, kind, resource, name)
+
+    def mark_confirms(self, ch: ServerChannel) -> None:
+        self.confirm_channels[ch] = None
+
+    def _flush_confirms(self) -> None:
+        if self.confirm_channels:
+            for ch in self.confirm_channels:
+                ch.flush_confirms()
+            self.confirm_channels.clear()
+
+    def on_publish(self) -> None:
+        """A publish completed: under a resource alarm, stop reading (rabbit_reader blocked)."""
+        if self.node.alarm_active:
+            self.reading_blocked = True
+
+    def unblock(self) -> None:
+        if self.reading_blocked:
+            self.reading_blocked = False
+            self.process()
+
+    # -- timers ---------------------------------------------------------------------------
+
+    def _arm(self, delay: float, callback) -> None:
+        self._timers.append(self.node.timers.schedule(self.node.now() + delay, callback))
+
+    def _cancel_timers(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+
+    def _handshake_timeout(self) -> None:
+        if self.state in (HEADER, START_OK, TUNE_OK, OPEN_WAIT):
+            self._drop()
+
+    def start_heartbeats(self) -> None:
+        if self.heartbeat > 0:
+            self._arm(self.heartbeat / 2, self._heartbeat_send_check)
+            self._arm(self.heartbeat, self._heartbeat_recv_check)
+
+    def _heartbeat_send_check(self) -> None:
+        if self.state in (CLOSED,):
+            return
+        if self.bytes_out == self._hb_seen_out and not self.node.heartbeats_dropped:
+            self.send_raw(HEARTBEAT_FRAME)
+        self._hb_seen_out = self.bytes_out
+        self._arm(self.heartbeat / 2, self._heartbeat_send_check)
+
+    def _heartbeat_recv_check(self) -> None:
+        if self.state == CLOSED:
+            return
+        if self.bytes_in != self._hb_seen_in or self.reading_blocked:
+            self._hb_misses = 0
+        else:
+            self._hb_misses += 1
+            if self._hb_misses >= 2:
+                self.node.log_event("missed-heartbeats", conn=self.id, timeout=self.heartbeat)
+                self._drop()
+                return
+        self._hb_seen_in = self.bytes_in
+        self._arm(self.heartbeat, self._heartbeat_recv_check)
+
+
+def _ids(method) -> tuple[int, int]:
+    if method is None:
+        return 0, 0
+    return method.index >> 16, method.index & 0xFFFF
+
+
+from broker_sim.handshake import CONNECTION_METHODS, TRANSITIONS  # noqa: E402

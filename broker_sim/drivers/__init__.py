@@ -1,0 +1,2 @@
+"""Drivers run the sans-IO core: the only modules of broker_sim that touch sockets,
+threads, asyncio or the clock."""

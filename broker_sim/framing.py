@@ -1,0 +1,178 @@
+"""AMQP 0-9-1 framing (spec section 2.3.5 and 4.2.3), sans-IO.
+
+:class:`FrameReader` splits a byte stream into frames and decodes them with pamqp.
+Malformed input raises :class:`~broker_sim.errors.AMQPError` with the FRAME_ERROR /
+SYNTAX_ERROR / COMMAND_INVALID reply RabbitMQ gives (rabbit_reader:handle_frame,
+rabbit_binary_parser). The writer helpers encode frames; ``deliver_frames`` is the hot path
+for deliveries and re-uses the publisher's raw content-header payload, so message
+properties leave the broker byte for byte as they arrived.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pamqp import commands, header
+from pamqp.base import Frame as Method
+
+from broker_sim.errors import AMQPError
+
+PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
+FRAME_METHOD, FRAME_HEADER, FRAME_BODY, FRAME_HEARTBEAT = 1, 2, 3, 8
+FRAME_END = 0xCE
+FRAME_OVERHEAD = 8  # 7-byte header + frame-end octet
+HEARTBEAT_FRAME = b"\x08\x00\x00\x00\x00\x00\x00\xce"
+
+_HDR = struct.Struct(">BHI")
+_METHOD_ID = struct.Struct(">I")
+_CONTENT_HDR = struct.Struct(">HHQ")
+
+
+@dataclass(slots=True)
+class InFrame:
+    """One decoded frame: ``kind`` is FRAME_METHOD/HEADER/BODY/HEARTBEAT."""
+
+    kind: int
+    channel: int
+    method: Method | None = None
+    body_size: int = 0
+    properties: commands.Basic.Properties | None = None
+    payload: bytes = b""  # raw header payload (for HEADER) or body bytes (for BODY)
+
+
+class FrameReader:
+    """Incremental frame splitter; ``frame_max`` is enforced as RabbitMQ does."""
+
+    def __init__(self, frame_max: int) -> None:
+        self.frame_max = frame_max
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def frames(self) -> Iterator[InFrame]:
+        """Yield complete frames; raise AMQPError on the first malformed one."""
+        buf = self._buf
+        pos = 0
+        try:
+            while len(buf) - pos >= 7:
+                kind, channel, size = _HDR.unpack_from(buf, pos)
+                if kind not in _DECODERS:
+                    raise AMQPError.of("unknown_frame_type", frame_type=kind)
+                if self.frame_max and size + FRAME_OVERHEAD > self.frame_max:
+                    raise AMQPError.of(
+                        "frame_too_large", frame_type=kind, size=size,
+                        limit=self.frame_max - FRAME_OVERHEAD,
+                    )
+                end = pos + 7 + size
+                if len(buf) <= end:
+                    break
+                if buf[end] != FRAME_END:
+                    raise AMQPError.of("bad_frame_end", frame_type=kind, marker=buf[end])
+                payload = bytes(buf[pos + 7 : end])
+                pos = end + 1
+                yield _DECODERS[kind](channel, payload)
+        finally:
+            del buf[:pos]
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+
+def _decode_method(channel: int, payload: bytes) -> InFrame:
+    if len(payload) < 4:
+        raise AMQPError.of("syntax", detail="method frame too short")
+    (index,) = _METHOD_ID.unpack_from(payload)
+    cls = commands.INDEX_MAPPING.get(index)
+    if cls is None:
+        raise AMQPError.of("unknown_method", class_id=index >> 16, method_id=index & 0xFFFF)
+    method = cls()
+    try:
+        method.unmarshal(payload[4:])
+    except Exception as exc:  # pamqp raises struct.error/ValueError/UnicodeError/...
+        raise AMQPError.of("syntax", detail=f"cannot decode {cls.name}: {exc}") from None
+    return InFrame(FRAME_METHOD, channel, method=method)
+
+
+def _decode_header(channel: int, payload: bytes) -> InFrame:
+    if len(payload) < 14:
+        raise AMQPError.of("syntax", detail="content header frame too short")
+    class_id, _weight, body_size = _CONTENT_HDR.unpack_from(payload)
+    content = header.ContentHeader()
+    try:
+        content.unmarshal(payload)
+    except Exception as exc:
+        raise AMQPError.of("syntax", detail=f"cannot decode content header: {exc}") from None
+    return InFrame(
+        FRAME_HEADER, channel, body_size=body_size, properties=content.properties,
+        payload=payload, method=None if class_id == 60 else _BAD_CLASS,
+    )
+
+
+def _decode_body(channel: int, payload: bytes) -> InFrame:
+    return InFrame(FRAME_BODY, channel, payload=payload)
+
+
+def _decode_heartbeat(channel: int, payload: bytes) -> InFrame:
+    return InFrame(FRAME_HEARTBEAT, channel, payload=payload)
+
+
+_BAD_CLASS = commands.Basic.Qos()  # marker: a content header for a class other than basic
+_DECODERS = {
+    FRAME_METHOD: _decode_method,
+    FRAME_HEADER: _decode_header,
+    FRAME_BODY: _decode_body,
+    FRAME_HEARTBEAT: _decode_heartbeat,
+}
+
+
+def frame(kind: int, channel: int, payload: bytes) -> bytes:
+    return _HDR.pack(kind, channel, len(payload)) + payload + b"\xce"
+
+
+def method_frame(channel: int, method: Method) -> bytes:
+    """Encode one method frame."""
+    return frame(FRAME_METHOD, channel, _METHOD_ID.pack(method.index) + method.marshal())
+
+
+def header_payload(properties: commands.Basic.Properties, body_size: int) -> bytes:
+    """Encode a content-header payload (spec 4.2.6.1)."""
+    return header.ContentHeader(0, body_size, properties).marshal()
+
+
+def content_frames(channel: int, header_bytes: bytes, body: bytes, frame_max: int) -> bytes:
+    """Header frame + body frames split to fit ``frame_max`` (spec 4.2.6.2)."""
+    parts = [frame(FRAME_HEADER, channel, header_bytes)]
+    chunk = (frame_max - FRAME_OVERHEAD) if frame_max else len(body) or 1
+    for start in range(0, len(body), chunk):
+        parts.append(frame(FRAME_BODY, channel, body[start : start + chunk]))
+    return b"".join(parts)
+
+
+def _shortstr(value: str) -> bytes:
+    raw = value.encode()
+    return bytes((len(raw),)) + raw
+
+
+_DELIVER_INDEX = _METHOD_ID.pack(commands.Basic.Deliver.index)
+_U64 = struct.Struct(">Q")
+
+
+def deliver_method_frame(
+    channel: int, consumer_tag: str, tag: int, redelivered: bool, exchange: str, routing_key: str
+) -> bytes:
+    """Hand-encoded basic.deliver (spec 1.8.3.9): the broker's hottest frame."""
+    payload = b"".join(
+        (
+            _DELIVER_INDEX,
+            _shortstr(consumer_tag),
+            _U64.pack(tag),
+            b"\x01" if redelivered else b"\x00",
+            _shortstr(exchange),
+            _shortstr(routing_key),
+        )
+    )
+    return frame(FRAME_METHOD, channel, payload)
