@@ -1,0 +1,1 @@
+"""scenarios: fault vocabulary, workloads, checker, catalog, and the ``warren`` CLI."""

@@ -1,0 +1,79 @@
+"""The ``warren`` command line.
+
+``warren sim`` runs a standalone simulated cluster on loopback and prints one ``amqp://``
+URL per node, one per line, then stays up until Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from broker_sim import SimCluster
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be an integer, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="warren", description="Chaos testing for AMQP 0-9-1 (RabbitMQ) clients."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sim = sub.add_parser("sim", help="run a simulated RabbitMQ cluster on loopback")
+    sim.add_argument("--nodes", type=_positive, default=1, help="number of nodes (default 1)")
+    sim.add_argument("--port", type=_port, default=0,
+                     help="first node's port (default: ephemeral; node i gets port+i)")
+    sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sim.add_argument("--seed", type=int, default=None, help="seed for server-generated names")
+    sim.set_defaults(func=cmd_sim)
+    return parser
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        cluster = SimCluster(nodes=args.nodes, host=args.host, port=args.port, seed=args.seed)
+        cluster.start()
+    except OSError as exc:
+        print(f"warren sim: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+              file=sys.stderr)
+        return 2
+    try:
+        for url in cluster.urls:
+            print(url, flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        cluster.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
