@@ -38,8 +38,7 @@ def tune_ok(conn, m: C.Connection.TuneOk) -> None:
     conn.frame_max = _negotiate("frame_max", m.frame_max, cfg.frame_max, FRAME_MIN_SIZE)
     conn.channel_max = _negotiate("channel_max", m.channel_max, cfg.channel_max, CHANNEL_MIN)
     conn.reader.frame_max = conn.frame_max
-    conn.heartbeat = m.heartbeat
-    conn.start_heartbeats()
+    conn.heartbeat = m.heartbeat  # timers start at connection.open
 
 
 def connection_open(conn, m: C.Connection.Open) -> None:
