@@ -40,7 +40,7 @@ def test_server_sends_heartbeats_and_drops_a_silent_client():
     assert not peer.closed
     # The receive side checks every H; the check at 10 s still sees the handshake's bytes,
     # 20 s is the first silent check, 30 s the second, which drops the socket (no close).
-    clock.advance(9.8, node)
+    clock.advance(14.8, node)
     peer.pump()
     assert not peer.closed
     clock.advance(0.3, node)
