@@ -25,7 +25,12 @@ from pamqp import commands as C
 
 from broker_sim.errors import AMQPError
 from broker_sim.framing import (
-    FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, InFrame, content_frames, deliver_method_frame,
+    FRAME_BODY,
+    FRAME_HEADER,
+    FRAME_HEARTBEAT,
+    InFrame,
+    content_frames,
+    deliver_method_frame,
 )
 from broker_sim.message import Message, QueuedMessage
 from broker_sim.queues import ClassicQueue, Consumer
@@ -99,14 +104,16 @@ class ServerChannel:
         if self.state == AWAIT_HEADER:
             if frame.kind != FRAME_HEADER:
                 raise AMQPError.of(
-                    "unexpected_frame", expected="content header for class 60",
+                    "unexpected_frame",
+                    expected="content header for class 60",
                     got=_frame_name(frame.kind),
                 )
             if frame.method is not None:
                 raise AMQPError.of("unexpected_frame", expected="class 60", got="other class")
             if frame.body_size > MAX_MESSAGE_SIZE:
                 raise AMQPError(
-                    406, f"PRECONDITION_FAILED - message size {frame.body_size} is larger "
+                    406,
+                    f"PRECONDITION_FAILED - message size {frame.body_size} is larger "
                     f"than configured max size {MAX_MESSAGE_SIZE}",
                 )
             self._props, self._raw_header = frame.properties, frame.payload
@@ -123,7 +130,8 @@ class ServerChannel:
         self._received += len(frame.payload)
         if self._received > self._body_size:
             raise AMQPError.of(
-                "unexpected_frame", expected=f"{self._body_size} body bytes",
+                "unexpected_frame",
+                expected=f"{self._body_size} body bytes",
                 got=f"{self._received}",
             )
         if self._received == self._body_size:

@@ -65,7 +65,12 @@ def exchange_declare(ch, m: C.Exchange.Declare) -> None:
     if not m.passive:
         ch.conn.check_permission("configure", "exchange", m.exchange)
     ch.vhost.declare_exchange(
-        m.exchange, m.exchange_type, m.passive, m.durable, m.auto_delete, m.internal,
+        m.exchange,
+        m.exchange_type,
+        m.passive,
+        m.durable,
+        m.auto_delete,
+        m.internal,
         m.arguments,
     )
     if not m.nowait:
@@ -178,7 +183,12 @@ def basic_consume(ch, m: C.Basic.Consume) -> None:
         raise AMQPError.of("consumer_tag_reused", tag=tag)
     args = m.arguments or {}
     consumer = Consumer(
-        tag, ch, m.no_ack, m.exclusive, int(args.get("x-priority", 0) or 0), ch.prefetch,
+        tag,
+        ch,
+        m.no_ack,
+        m.exclusive,
+        int(args.get("x-priority", 0) or 0),
+        ch.prefetch,
         arguments=dict(args),
     )
     q.add_consumer(consumer, ch.vhost.name)
@@ -285,7 +295,6 @@ def tx_rollback(ch, m: C.Tx.Rollback) -> None:
     ch.unacked = dict(sorted(ch.unacked.items()))
     ch.tx_publishes, ch.tx_settles = [], []
     ch.send(C.Tx.RollbackOk())
-
 
 
 HANDLERS = {

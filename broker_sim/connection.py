@@ -23,12 +23,23 @@ from pamqp import commands as C
 from broker_sim.channel import ServerChannel
 from broker_sim.errors import AMQPError
 from broker_sim.framing import (
-    FRAME_HEARTBEAT, FRAME_METHOD, HEARTBEAT_FRAME, PROTOCOL_HEADER, FrameReader, InFrame,
+    FRAME_HEARTBEAT,
+    FRAME_METHOD,
+    HEARTBEAT_FRAME,
+    PROTOCOL_HEADER,
+    FrameReader,
+    InFrame,
     method_frame,
 )
 
 HEADER, START_OK, TUNE_OK, OPEN_WAIT, OPEN, CLOSING, CLOSED = (
-    "header", "start-ok", "tune-ok", "open-wait", "open", "closing", "closed",
+    "header",
+    "start-ok",
+    "tune-ok",
+    "open-wait",
+    "open",
+    "closing",
+    "closed",
 )
 FRAME_MIN_SIZE = 4096  # frame_max before tuning (spec 4.2.1; RabbitMQ ?FRAME_MIN_SIZE)
 HANDSHAKE_TIMEOUT = 10.0  # RabbitMQ handshake_timeout
@@ -223,8 +234,10 @@ class ServerConnection:
         """Send connection.close for a hard error (or any error during the handshake)."""
         if self.state in (CLOSING, CLOSED):
             return
-        if self.state in (START_OK,) and err.code == 403 and not self.client_capability(
-            "authentication_failure_close"
+        if (
+            self.state in (START_OK,)
+            and err.code == 403
+            and not self.client_capability("authentication_failure_close")
         ):
             self._drop()
             return

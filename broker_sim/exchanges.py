@@ -80,7 +80,9 @@ def headers_match(binding_args: dict, headers: dict) -> bool:
         mode = mode.decode()
     with_x = mode.endswith("-with-x")
     wanted = {
-        k: v for k, v in binding_args.items() if k != "x-match" and (with_x or not k.startswith("x-"))
+        k: v
+        for k, v in binding_args.items()
+        if k != "x-match" and (with_x or not k.startswith("x-"))
     }
     if mode.startswith("any"):
         return any(_header_hit(k, v, headers) for k, v in wanted.items())

@@ -63,7 +63,9 @@ class FrameReader:
                     raise AMQPError.of("unknown_frame_type", frame_type=kind)
                 if self.frame_max and size + FRAME_OVERHEAD > self.frame_max:
                     raise AMQPError.of(
-                        "frame_too_large", frame_type=kind, size=size,
+                        "frame_too_large",
+                        frame_type=kind,
+                        size=size,
                         limit=self.frame_max - FRAME_OVERHEAD,
                     )
                 end = pos + 7 + size
@@ -107,8 +109,12 @@ def _decode_header(channel: int, payload: bytes) -> InFrame:
     except Exception as exc:
         raise AMQPError.of("syntax", detail=f"cannot decode content header: {exc}") from None
     return InFrame(
-        FRAME_HEADER, channel, body_size=body_size, properties=content.properties,
-        payload=payload, method=None if class_id == 60 else _BAD_CLASS,
+        FRAME_HEADER,
+        channel,
+        body_size=body_size,
+        properties=content.properties,
+        payload=payload,
+        method=None if class_id == 60 else _BAD_CLASS,
     )
 
 

@@ -148,9 +148,7 @@ class Node:
             "cluster_name": cfg.cluster_name,
             "capabilities": dict(SERVER_CAPABILITIES),
         }
-        return C.Connection.Start(
-            0, 9, props, " ".join(sorted(MECHANISMS, reverse=True)), "en_US"
-        )
+        return C.Connection.Start(0, 9, props, " ".join(sorted(MECHANISMS, reverse=True)), "en_US")
 
     def connection_opened(self, conn: ServerConnection) -> None:
         self.log_event("connection-open", conn=conn.id, peer=conn.peer, user=conn.user.name)

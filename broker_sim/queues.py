@@ -231,7 +231,11 @@ class ClassicQueue:
         head = self.store.peek()
         when = head.expires_at if head is not None else None
         if self._expiry_timer is not None:
-            if when is not None and self._expiry_timer.when == when and not self._expiry_timer.cancelled:
+            if (
+                when is not None
+                and self._expiry_timer.when == when
+                and not self._expiry_timer.cancelled
+            ):
                 return
             self._expiry_timer.cancel()
             self._expiry_timer = None
@@ -317,7 +321,11 @@ class ClassicQueue:
         consumers = self.consumers
         n = len(consumers)
         top = consumers[0].priority
-        same = [c for c in consumers if c.priority == top] if consumers[-1].priority != top else consumers
+        same = (
+            [c for c in consumers if c.priority == top]
+            if consumers[-1].priority != top
+            else consumers
+        )
         for group in (same, consumers):
             m = len(group)
             for i in range(m):

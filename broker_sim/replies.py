@@ -63,7 +63,10 @@ TEXTS: dict[str, tuple[Code, str]] = {
         "Login was refused using authentication mechanism {mechanism}. "
         "For details see the broker logfile.",
     ),
-    "unknown_mechanism": (Code.ACCESS_REFUSED, "unsupported authentication mechanism '{mechanism}'"),
+    "unknown_mechanism": (
+        Code.ACCESS_REFUSED,
+        "unsupported authentication mechanism '{mechanism}'",
+    ),
     "vhost_refused": (Code.NOT_ALLOWED, "access to vhost '{vhost}' refused for user '{user}'"),
     "vhost_missing": (Code.NOT_ALLOWED, "vhost {vhost} not found"),
     "shutdown": (Code.CONNECTION_FORCED, "broker forced connection closure with reason 'shutdown'"),
@@ -88,7 +91,10 @@ TEXTS: dict[str, tuple[Code, str]] = {
     "unexpected_frame": (Code.UNEXPECTED_FRAME, "expected {expected}, got {got}"),
     "unexpected_method": (Code.UNEXPECTED_FRAME, "{detail}"),
     "not_implemented": (Code.NOT_IMPLEMENTED, "{detail}"),
-    "heartbeat_missed": (Code.CONNECTION_FORCED, "missed heartbeats from client, timeout: {timeout}s"),
+    "heartbeat_missed": (
+        Code.CONNECTION_FORCED,
+        "missed heartbeats from client, timeout: {timeout}s",
+    ),
     # exchanges (rabbit_exchange.erl, rabbit_channel.erl)
     "no_exchange": (Code.NOT_FOUND, "no exchange '{name}' in vhost '{vhost}'"),
     "exchange_reserved": (
@@ -130,7 +136,10 @@ TEXTS: dict[str, tuple[Code, str]] = {
     ),
     "queue_in_use": (Code.PRECONDITION_FAILED, "queue '{name}' in vhost '{vhost}' in use"),
     "queue_not_empty": (Code.PRECONDITION_FAILED, "queue '{name}' in vhost '{vhost}' not empty"),
-    "queue_arg_invalid": (Code.PRECONDITION_FAILED, "invalid arg '{arg}' for queue '{name}' in vhost '{vhost}': {why}"),
+    "queue_arg_invalid": (
+        Code.PRECONDITION_FAILED,
+        "invalid arg '{arg}' for queue '{name}' in vhost '{vhost}': {why}",
+    ),
     "home_node_down": (
         Code.NOT_FOUND,
         "home node '{node}' of durable queue '{name}' in vhost '{vhost}' is down or inaccessible",

@@ -40,8 +40,15 @@ QUEUE_ARG_RULES: dict[str, tuple[tuple[type, ...], Callable[[object], bool], str
 }
 #: Arguments whose values must match on redeclaration (rabbit_amqqueue:check_arguments).
 EQUIVALENT_ARGS = (
-    "x-message-ttl", "x-expires", "x-max-length", "x-max-length-bytes", "x-max-priority",
-    "x-dead-letter-exchange", "x-dead-letter-routing-key", "x-overflow", "x-queue-type",
+    "x-message-ttl",
+    "x-expires",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-priority",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-overflow",
+    "x-queue-type",
 )
 
 
@@ -82,8 +89,14 @@ class VHost:
         return ex
 
     def declare_exchange(
-        self, name: str, type_: str, passive: bool, durable: bool, auto_delete: bool,
-        internal: bool, arguments: dict,
+        self,
+        name: str,
+        type_: str,
+        passive: bool,
+        durable: bool,
+        auto_delete: bool,
+        internal: bool,
+        arguments: dict,
     ) -> Exchange:
         if passive:
             return self.exchange(name)
@@ -110,14 +123,20 @@ class VHost:
         ):
             if received != current:
                 raise AMQPError.of(
-                    "exchange_inequivalent", arg=arg, name=ex.name, vhost=self.name,
-                    received=quoted(received), current=quoted(current),
+                    "exchange_inequivalent",
+                    arg=arg,
+                    name=ex.name,
+                    vhost=self.name,
+                    received=quoted(received),
+                    current=quoted(current),
                 )
 
     def delete_exchange(self, name: str, if_unused: bool) -> None:
         if name == "" or name.startswith("amq."):
-            raise AMQPError.of("default_exchange_op") if name == "" else AMQPError.of(
-                "exchange_reserved", name=name
+            raise (
+                AMQPError.of("default_exchange_op")
+                if name == ""
+                else AMQPError.of("exchange_reserved", name=name)
             )
         ex = self.exchanges.get(name)
         if ex is None:
@@ -125,8 +144,9 @@ class VHost:
         if if_unused and ex.bindings:
             raise AMQPError.of("exchange_in_use", name=name, vhost=self.name)
         del self.exchanges[name]
-        self._drop_bindings(lambda b: b.source == name or (
-            b.dest_kind == "exchange" and b.destination == name))
+        self._drop_bindings(
+            lambda b: b.source == name or (b.dest_kind == "exchange" and b.destination == name)
+        )
 
     # -- bindings -------------------------------------------------------------------------
 
@@ -172,8 +192,14 @@ class VHost:
         return q
 
     def declare_queue(
-        self, name: str, passive: bool, durable: bool, exclusive: bool, auto_delete: bool,
-        arguments: dict, owner: object,
+        self,
+        name: str,
+        passive: bool,
+        durable: bool,
+        exclusive: bool,
+        auto_delete: bool,
+        arguments: dict,
+        owner: object,
     ) -> DeclareResult:
         if passive:
             q = self.queue(name)
@@ -189,8 +215,14 @@ class VHost:
             return DeclareResult(existing, False)
         self._validate_queue_args(name, arguments)
         q = ClassicQueue(
-            name, self.name, self, durable=durable, exclusive_owner=owner if exclusive else None,
-            auto_delete=auto_delete, arguments=arguments, node=self.node.name,
+            name,
+            self.name,
+            self,
+            durable=durable,
+            exclusive_owner=owner if exclusive else None,
+            auto_delete=auto_delete,
+            arguments=arguments,
+            node=self.node.name,
         )
         self.queues[name] = q
         return DeclareResult(q, True)
@@ -209,7 +241,10 @@ class VHost:
                 value = arguments[arg] = value.decode()
             if isinstance(value, bool) or not isinstance(value, types):
                 raise AMQPError.of(
-                    "queue_arg_invalid", arg=arg, name=name, vhost=self.name,
+                    "queue_arg_invalid",
+                    arg=arg,
+                    name=name,
+                    vhost=self.name,
                     why=f"{{unacceptable_type,{_amqp_type(value)}}}",
                 )
             if not ok(value):
@@ -225,8 +260,12 @@ class VHost:
         ):
             if received != current:
                 raise AMQPError.of(
-                    "queue_inequivalent", arg=arg, name=q.name, vhost=self.name,
-                    received=quoted(received), current=quoted(current),
+                    "queue_inequivalent",
+                    arg=arg,
+                    name=q.name,
+                    vhost=self.name,
+                    received=quoted(received),
+                    current=quoted(current),
                 )
         for arg in EQUIVALENT_ARGS:
             received, current = arguments.get(arg), q.arguments.get(arg)
@@ -234,8 +273,12 @@ class VHost:
                 continue
             if received != current:
                 raise AMQPError.of(
-                    "queue_inequivalent", arg=arg, name=q.name, vhost=self.name,
-                    received=_describe(received), current=_describe(current),
+                    "queue_inequivalent",
+                    arg=arg,
+                    name=q.name,
+                    vhost=self.name,
+                    received=_describe(received),
+                    current=_describe(current),
                 )
 
     def delete_queue(self, name: str, if_unused: bool = False, if_empty: bool = False) -> int:
@@ -308,8 +351,12 @@ def _dead_letter_properties(message: Message, queue, reason: str, now: float) ->
         entry["time"] = _timestamp(now)
     else:
         entry = {
-            "count": 1, "reason": reason, "queue": queue.name, "time": _timestamp(now),
-            "exchange": message.exchange, "routing-keys": [message.routing_key],
+            "count": 1,
+            "reason": reason,
+            "queue": queue.name,
+            "time": _timestamp(now),
+            "exchange": message.exchange,
+            "routing-keys": [message.routing_key],
         }
         if old.expiration is not None:
             entry["original-expiration"] = old.expiration
@@ -330,7 +377,7 @@ def _dead_letter_properties(message: Message, queue, reason: str, now: float) ->
 def _timestamp(now: float):
     import datetime as _dt
 
-    return _dt.datetime.fromtimestamp(int(now), tz=_dt.timezone.utc).replace(tzinfo=None)
+    return _dt.datetime.fromtimestamp(int(now), tz=_dt.UTC).replace(tzinfo=None)
 
 
 def _is_cycle(target: str, reason: str, headers: dict | None) -> bool:

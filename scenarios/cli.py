@@ -41,8 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sim = sub.add_parser("sim", help="run a simulated RabbitMQ cluster on loopback")
     sim.add_argument("--nodes", type=_positive, default=1, help="number of nodes (default 1)")
-    sim.add_argument("--port", type=_port, default=0,
-                     help="first node's port (default: ephemeral; node i gets port+i)")
+    sim.add_argument(
+        "--port",
+        type=_port,
+        default=0,
+        help="first node's port (default: ephemeral; node i gets port+i)",
+    )
     sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     sim.add_argument("--seed", type=int, default=None, help="seed for server-generated names")
     sim.set_defaults(func=cmd_sim)
@@ -57,8 +61,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
         cluster = SimCluster(nodes=args.nodes, host=args.host, port=args.port, seed=args.seed)
         cluster.start()
     except OSError as exc:
-        print(f"warren sim: cannot listen on {args.host}:{args.port}: {exc.strerror}",
-              file=sys.stderr)
+        print(
+            f"warren sim: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr
+        )
         return 2
     try:
         for url in cluster.urls:

@@ -198,8 +198,9 @@ class SimCluster:
 
     def start(self) -> SimCluster:
         ready: Future = Future()
-        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True,
-                                        name="warren-live-driver")
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), daemon=True, name="warren-live-driver"
+        )
         self._thread.start()
         ready.result(timeout=10)
         return self

@@ -89,19 +89,35 @@ class Peer:
     def methods(self) -> list:
         return [f for _, f in self.take() if not isinstance(f, (tuple, str))]
 
-    def handshake(self, heartbeat: int = 0, vhost: str = "/", user: str = "guest",
-                  password: str = "guest", capabilities: dict | None = None) -> list:
-        caps = capabilities if capabilities is not None else {
-            "consumer_cancel_notify": True, "connection.blocked": True,
-            "authentication_failure_close": True,
-        }
+    def handshake(
+        self,
+        heartbeat: int = 0,
+        vhost: str = "/",
+        user: str = "guest",
+        password: str = "guest",
+        capabilities: dict | None = None,
+    ) -> list:
+        caps = (
+            capabilities
+            if capabilities is not None
+            else {
+                "consumer_cancel_notify": True,
+                "connection.blocked": True,
+                "authentication_failure_close": True,
+            }
+        )
         self.send_bytes(PROTOCOL_HEADER)
-        self.send(0, C.Connection.StartOk(
-            client_properties={"capabilities": caps}, mechanism="PLAIN",
-            response=f"\0{user}\0{password}",
-        ))
-        self.send(0, C.Connection.TuneOk(2047, 131072, heartbeat),
-                  C.Connection.Open(virtual_host=vhost))
+        self.send(
+            0,
+            C.Connection.StartOk(
+                client_properties={"capabilities": caps},
+                mechanism="PLAIN",
+                response=f"\0{user}\0{password}",
+            ),
+        )
+        self.send(
+            0, C.Connection.TuneOk(2047, 131072, heartbeat), C.Connection.Open(virtual_host=vhost)
+        )
         return self.methods()
 
     def open_channel(self, number: int = 1) -> None:

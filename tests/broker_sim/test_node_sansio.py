@@ -76,8 +76,12 @@ def test_message_ttl_expires_into_dead_letter_queue():
     peer.send(1, C.Exchange.Declare(exchange="dlx", exchange_type="fanout"))
     peer.send(1, C.Queue.Declare(queue="dead"))
     peer.send(1, C.Queue.Bind(queue="dead", exchange="dlx"))
-    peer.send(1, C.Queue.Declare(queue="ttl", arguments={
-        "x-message-ttl": 1000, "x-dead-letter-exchange": "dlx"}))
+    peer.send(
+        1,
+        C.Queue.Declare(
+            queue="ttl", arguments={"x-message-ttl": 1000, "x-dead-letter-exchange": "dlx"}
+        ),
+    )
     peer.publish(1, "", "ttl", b"bye")
     vhost = node.vhosts["/"]
     assert vhost.queues["ttl"].message_count == 1
@@ -114,9 +118,11 @@ def test_confirms_in_one_batch_coalesce_into_multiple_ack():
     from pamqp import header as pheader
 
     for _ in range(3):
-        batch += [C.Basic.Publish(routing_key="c"),
-                  pheader.ContentHeader(0, 1, C.Basic.Properties()),
-                  pframe.body.ContentBody(b"x")]
+        batch += [
+            C.Basic.Publish(routing_key="c"),
+            pheader.ContentHeader(0, 1, C.Basic.Properties()),
+            pframe.body.ContentBody(b"x"),
+        ]
     peer.send(1, *batch)
     acks = [m for m in peer.methods() if isinstance(m, C.Basic.Ack)]
     assert [(a.delivery_tag, a.multiple) for a in acks] == [(3, True)]

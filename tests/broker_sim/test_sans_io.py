@@ -8,8 +8,18 @@ from pathlib import Path
 
 import broker_sim
 
-FORBIDDEN = {"socket", "asyncio", "threading", "time", "random", "select", "selectors",
-             "subprocess", "multiprocessing", "signal"}
+FORBIDDEN = {
+    "socket",
+    "asyncio",
+    "threading",
+    "time",
+    "random",
+    "select",
+    "selectors",
+    "subprocess",
+    "multiprocessing",
+    "signal",
+}
 ROOT = Path(broker_sim.__file__).parent
 
 
@@ -25,9 +35,13 @@ def imported_roots(path: Path) -> set[str]:
             roots.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             roots.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "__import__":
-            if node.args and isinstance(node.args[0], ast.Constant):
-                roots.add(str(node.args[0].value).split(".")[0])
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "__import__"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            roots.add(str(node.args[0].value).split(".")[0])
     return roots
 
 
