@@ -10,7 +10,7 @@ from __future__ import annotations
 from pamqp import commands as C
 
 from broker_sim.errors import AMQPError
-from broker_sim.framing import content_frames
+from broker_sim.framing import PublishMethod, content_frames
 from broker_sim.queues import Consumer
 
 
@@ -315,6 +315,7 @@ HANDLERS = {
     C.Basic.Consume: basic_consume,
     C.Basic.Cancel: basic_cancel,
     C.Basic.Publish: lambda ch, m: ch.on_publish(m),
+    PublishMethod: lambda ch, m: ch.on_publish(m),
     C.Basic.Get: basic_get,
     C.Basic.Ack: basic_ack,
     C.Basic.Nack: basic_nack,

@@ -99,6 +99,9 @@ class ServerConnection:
                     break
         except AMQPError as err:
             self.hard_error(err, self.current_method)
+        except Exception as exc:  # a simulator bug must only cost this connection
+            self.node.log_event("internal-error", conn=self.id, error=repr(exc))
+            self.hard_error(AMQPError(541, f"INTERNAL_ERROR - {type(exc).__name__}: {exc}"))
         self._flush_confirms()
 
     def send_raw(self, data: bytes) -> None:

@@ -84,10 +84,43 @@ class FrameReader:
         return len(self._buf)
 
 
+class PublishMethod:
+    """basic.publish decoded by hand (spec 1.8.3.7): the broker's hottest inbound method."""
+
+    __slots__ = ("exchange", "routing_key", "mandatory", "immediate")
+    index = commands.Basic.Publish.index
+    name = commands.Basic.Publish.name
+
+    def __init__(self, exchange: str, routing_key: str, mandatory: bool, immediate: bool):
+        self.exchange = exchange
+        self.routing_key = routing_key
+        self.mandatory = mandatory
+        self.immediate = immediate
+
+
+_PUBLISH_INDEX = commands.Basic.Publish.index
+
+
+def _decode_publish(payload: bytes) -> PublishMethod:
+    pos = 6  # method id (4) + reserved ticket (2)
+    n = payload[pos]
+    exchange = payload[pos + 1 : pos + 1 + n].decode()
+    pos += 1 + n
+    n = payload[pos]
+    routing_key = payload[pos + 1 : pos + 1 + n].decode()
+    bits = payload[pos + 1 + n]
+    return PublishMethod(exchange, routing_key, bool(bits & 1), bool(bits & 2))
+
+
 def _decode_method(channel: int, payload: bytes) -> InFrame:
     if len(payload) < 4:
         raise AMQPError.of("syntax", detail="method frame too short")
     (index,) = _METHOD_ID.unpack_from(payload)
+    if index == _PUBLISH_INDEX:
+        try:
+            return InFrame(FRAME_METHOD, channel, method=_decode_publish(payload))
+        except (IndexError, UnicodeDecodeError):
+            raise AMQPError.of("syntax", detail="cannot decode Basic.Publish") from None
     cls = commands.INDEX_MAPPING.get(index)
     if cls is None:
         raise AMQPError.of("unknown_method", class_id=index >> 16, method_id=index & 0xFFFF)
@@ -99,22 +132,27 @@ def _decode_method(channel: int, payload: bytes) -> InFrame:
     return InFrame(FRAME_METHOD, channel, method=method)
 
 
+_last_header: list = [b"", None]  # (payload, properties): publishers repeat their headers
+
+
 def _decode_header(channel: int, payload: bytes) -> InFrame:
     if len(payload) < 14:
         raise AMQPError.of("syntax", detail="content header frame too short")
     class_id, _weight, body_size = _CONTENT_HDR.unpack_from(payload)
-    content = header.ContentHeader()
-    try:
-        content.unmarshal(payload)
-    except Exception as exc:
-        raise AMQPError.of("syntax", detail=f"cannot decode content header: {exc}") from None
+    props_raw = payload[12:]
+    if props_raw == _last_header[0]:
+        properties = _last_header[1]  # decoded properties are never mutated
+    else:
+        content = header.ContentHeader()
+        try:
+            content.unmarshal(payload)
+        except Exception as exc:
+            raise AMQPError.of("syntax", detail=f"cannot decode content header: {exc}") from None
+        properties = content.properties
+        _last_header[:] = [props_raw, properties]
     return InFrame(
-        FRAME_HEADER,
-        channel,
-        body_size=body_size,
-        properties=content.properties,
-        payload=payload,
-        method=None if class_id == 60 else _BAD_CLASS,
+        FRAME_HEADER, channel, body_size=body_size, properties=properties,
+        payload=payload, method=None if class_id == 60 else _BAD_CLASS,
     )
 
 
