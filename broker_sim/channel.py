@@ -45,6 +45,12 @@ class Unacked:
     queue: ClassicQueue
     qm: QueuedMessage
     consumer: Consumer | None
+    epoch: int = 0
+
+    @property
+    def stale(self) -> bool:
+        """The queue's node crashed since this delivery: the queue recovered it already."""
+        return self.epoch != self.queue.epoch or self.queue.deleted
 
 
 class ServerChannel:
@@ -64,6 +70,8 @@ class ServerChannel:
         self.publish_seq = 0
         self.pending_confirms: list[tuple[int, bool]] = []  # (publish seq, ack?)
         self.confirm_floor = 0  # every publish seq <= this one is confirmed
+        self.confirmed_above_floor: set[int] = set()
+        self.awaiting: dict[int, list] = {}  # seq -> [queues still to commit, all ok]
         self.tx_publishes: list[tuple[C.Basic.Publish, Message]] = []
         self.tx_settles: list[tuple[str, int, bool, bool]] = []
         self._publish: C.Basic.Publish | None = None
@@ -171,10 +179,32 @@ class ServerChannel:
         targets = vhost.route(m.exchange, m.routing_key, message.headers)
         if not targets and m.mandatory:
             self._basic_return(m, message)
-        refused = vhost.enqueue(targets, message)
+        on_commit = self._confirm_later(seq) if self.confirm else None
+        refused, waiting = vhost.enqueue(targets, message, on_commit)
         if self.confirm:
-            self.pending_confirms.append((seq, not refused))
-            self.conn.mark_confirms(self)
+            if waiting:
+                self.awaiting[seq] = [waiting, not refused]
+            else:
+                self._confirm(seq, not refused)
+
+    def _confirm(self, seq: int, ok: bool) -> None:
+        self.pending_confirms.append((seq, ok))
+        self.conn.mark_confirms(self)
+
+    def _confirm_later(self, seq: int):
+        """A callback for queues that commit later (quorum queues waiting for a majority)."""
+
+        def committed(ok: bool) -> None:
+            entry = self.awaiting.get(seq)
+            if entry is None or self.closing:
+                return
+            entry[0] -= 1
+            entry[1] = entry[1] and ok
+            if entry[0] == 0:
+                del self.awaiting[seq]
+                self._confirm(seq, entry[1])
+
+        return committed
 
     def _basic_return(self, m: C.Basic.Publish, message: Message) -> None:
         self.send(C.Basic.Return(312, "NO_ROUTE", m.exchange, m.routing_key))
@@ -198,15 +228,22 @@ class ServerChannel:
             if first == self.confirm_floor + 1:
                 self.send(cls(delivery_tag=last, multiple=last > first))
                 self.confirm_floor = last
+                while self.confirm_floor + 1 in self.confirmed_above_floor:
+                    self.confirm_floor += 1
+                    self.confirmed_above_floor.discard(self.confirm_floor)
             else:
                 for seq, _ in pending[i : j + 1]:
                     self.send(cls(delivery_tag=seq, multiple=False))
+                    self.confirmed_above_floor.add(seq)
             i = j + 1
 
     # -- deliveries -----------------------------------------------------------------------
 
     def can_deliver(self, consumer: Consumer) -> bool:
         if self.closing or not self.conn.writable:
+            return False
+        conn_node = self.conn.node
+        if not conn_node.cluster.reachable(conn_node.name, consumer.queue.serving_node):
             return False
         if consumer.no_ack or self.global_prefetch == 0:
             return True
@@ -226,7 +263,7 @@ class ServerChannel:
         tag = self.next_tag
         self.next_tag += 1
         if not no_ack:
-            self.unacked[tag] = Unacked(tag, queue, qm, consumer)
+            self.unacked[tag] = Unacked(tag, queue, qm, consumer, queue.epoch)
             self.global_unacked += 1
             if consumer is not None:
                 consumer.unacked += 1
@@ -254,17 +291,17 @@ class ServerChannel:
         taken = self._take_unacked(tag, multiple)
         if kind == "ack":
             for u in taken:
-                u.queue.settle(u.qm)
+                if not u.stale:
+                    u.queue.settle(u.qm)
             return
         self._reject(taken, requeue)
 
     def _reject(self, taken: list[Unacked], requeue: bool) -> None:
         by_queue: dict[ClassicQueue, list[QueuedMessage]] = {}
         for u in taken:
-            by_queue.setdefault(u.queue, []).append(u.qm)
+            if not u.stale:
+                by_queue.setdefault(u.queue, []).append(u.qm)
         for queue, qms in by_queue.items():
-            if queue.deleted:
-                continue
             if requeue:
                 queue.requeue(qms)
                 self.vhost.dirty[queue] = None

@@ -25,8 +25,7 @@ def _queue_name(ch, name: str) -> str:
 
 def _queue(ch, name: str, need: str | None = None):
     name = _queue_name(ch, name)
-    q = ch.vhost.queue(name)
-    ch.vhost.check_exclusive(q, ch.conn)
+    q = ch.vhost.usable_queue(name, ch.conn)
     if need:
         ch.conn.check_permission(need, "queue", name)
     return q
@@ -154,7 +153,7 @@ def queue_delete(ch, m: C.Queue.Delete) -> None:
     ch.conn.check_permission("configure", "queue", name)
     count = 0
     if name in ch.vhost.queues:
-        ch.vhost.check_exclusive(ch.vhost.queues[name], ch.conn)
+        ch.vhost.usable_queue(name, ch.conn)
         count = ch.vhost.delete_queue(name, m.if_unused, m.if_empty)
     if not m.nowait:
         ch.send(C.Queue.DeleteOk(message_count=count))
@@ -214,7 +213,7 @@ def basic_get(ch, m: C.Basic.Get) -> None:
         ch.send(C.Basic.GetEmpty())
         return
     if not m.no_ack:
-        q.unacked += 1
+        q.track_unacked(qm)
     tag = ch._track(q, qm, None, m.no_ack)
     msg = qm.message
     ch.send(C.Basic.GetOk(tag, qm.redelivered, msg.exchange, msg.routing_key, q.message_count))

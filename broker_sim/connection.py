@@ -56,6 +56,7 @@ class ServerConnection:
         self._header = b""
         self.out: list[bytes] = []
         self.close_transport = False
+        self.reset_transport = False  # the node crashed: the driver resets the socket (RST)
         self.writable = True
         self.channels: dict[int, ServerChannel] = {}
         self.closing_channels: set[int] = set()
@@ -304,7 +305,7 @@ class ServerConnection:
 
     def on_publish(self) -> None:
         """A publish completed: under a resource alarm, stop reading (rabbit_reader blocked)."""
-        if self.node.alarm_active:
+        if self.node.cluster.alarm_active:
             self.reading_blocked = True
 
     def unblock(self) -> None:

@@ -151,8 +151,12 @@ def _decode_header(channel: int, payload: bytes) -> InFrame:
         properties = content.properties
         _last_header[:] = [props_raw, properties]
     return InFrame(
-        FRAME_HEADER, channel, body_size=body_size, properties=properties,
-        payload=payload, method=None if class_id == 60 else _BAD_CLASS,
+        FRAME_HEADER,
+        channel,
+        body_size=body_size,
+        properties=properties,
+        payload=payload,
+        method=None if class_id == 60 else _BAD_CLASS,
     )
 
 

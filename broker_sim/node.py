@@ -3,29 +3,32 @@
 Theory of operation. A driver owns the sockets and the clock. For each accepted socket it
 calls :meth:`Node.connect`, then :meth:`Node.receive` with every chunk read, and
 :meth:`Node.connection_lost` when the socket dies. After each call it collects
-:meth:`Node.take_output` — ``(connection, bytes, close_after)`` triples — and writes them.
+:meth:`Node.take_output` of *every* node (a publish on one node delivers to consumers on
+others) — ``(connection, bytes, action)`` with action ``None``, ``"close"`` or ``"reset"``.
 Timers (heartbeats, TTLs, x-expires, handshake timeout) live in ``node.timers``; the
-driver sleeps until :meth:`Node.next_deadline` and then calls :meth:`Node.tick`. The node
-never reads a clock or a random source itself: ``clock`` and ``rng`` are injected.
+driver sleeps until the cluster's next deadline and then calls ``cluster.tick()``. The node
+never reads a clock or a random source itself: both come from its :class:`Cluster`.
 
-After every input batch the node dispatches the queues that became deliverable, so a
-publish on one connection turns into deliveries on others before the driver writes.
+A paused node (``cluster.pause``) holds input unprocessed and output unsent, and its timers
+are frozen; a stopped node has no connections; both refuse nothing themselves: the driver
+closes the listener of a node that is not running or paused.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pamqp import commands as C
 
-from broker_sim.auth import MECHANISMS, Users
+from broker_sim.auth import MECHANISMS
 from broker_sim.connection import ServerConnection
-from broker_sim.queues import ClassicQueue, Consumer
-from broker_sim.replies import Code, reply_text
+from broker_sim.replies import reply_text
 from broker_sim.timers import Timers
-from broker_sim.vhost import VHost
+
+if TYPE_CHECKING:
+    from broker_sim.cluster import Cluster
 
 #: What this node advertises (rabbit_reader:server_capabilities, RabbitMQ 3.13).
 SERVER_CAPABILITIES = {
@@ -61,28 +64,40 @@ class Event:
 
 
 class Node:
-    def __init__(
-        self,
-        name: str,
-        clock: Callable[[], float],
-        rng,
-        users: Users | None = None,
-        config: NodeConfig | None = None,
-        events: list[Event] | None = None,
-    ) -> None:
+    def __init__(self, name: str, cluster: Cluster) -> None:
         self.name = name
-        self.now = clock
-        self.rng = rng
-        self.config = config or NodeConfig()
-        self.users = users or Users.with_guest()
+        self.cluster = cluster
+        self.config = cluster.config
         self.timers = Timers()
-        self.vhosts: dict[str, VHost] = {"/": VHost("/", self)}
         self.connections: dict[int, ServerConnection] = {}
-        self.events = events if events is not None else []
+        self.state = "running"
+        self.paused_at = 0.0
         self.alarm_active = False
         self.heartbeats_dropped = False
         self._next_conn_id = 0
         self._output: dict[ServerConnection, None] = {}
+        self._held: dict[ServerConnection, list[bytes]] = {}
+
+    # -- shared state ---------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.cluster.now()
+
+    @property
+    def users(self):
+        return self.cluster.users
+
+    @property
+    def vhosts(self):
+        return self.cluster.vhosts
+
+    @property
+    def events(self):
+        return self.cluster.events
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
 
     # -- driver surface -------------------------------------------------------------------
 
@@ -90,50 +105,78 @@ class Node:
         self._next_conn_id += 1
         conn = ServerConnection(self, self._next_conn_id, peer)
         self.connections[conn.id] = conn
+        if self.state == "paused":
+            self._held[conn] = []
         return conn
 
     def receive(self, conn: ServerConnection, data: bytes) -> None:
+        if self.state == "paused":
+            self._held.setdefault(conn, []).append(data)
+            return
+        if conn.id not in self.connections:
+            return
         conn.receive(data)
-        self.dispatch()
+        self.cluster.dispatch()
 
     def connection_lost(self, conn: ServerConnection) -> None:
-        conn.connection_lost()
-        self.connections.pop(conn.id, None)
+        self._held.pop(conn, None)
+        if self.connections.pop(conn.id, None) is not None:
+            conn.connection_lost()
         self._output.pop(conn, None)
-        self.dispatch()
+        self.cluster.dispatch()
 
-    def tick(self) -> None:
-        self.timers.run_due(self.now())
-        self.dispatch()
-
-    def next_deadline(self) -> float | None:
-        return self.timers.next_deadline()
-
-    def take_output(self) -> list[tuple[ServerConnection, bytes, bool]]:
+    def take_output(self) -> list[tuple[ServerConnection, bytes, str | None]]:
+        if self.state == "paused":
+            return []
         ready = list(self._output)
         self._output.clear()
         result = []
         for conn in ready:
-            result.append((conn, conn.take_output(), conn.close_transport))
-            if conn.close_transport:
+            action = "reset" if conn.reset_transport else "close" if conn.close_transport else None
+            result.append((conn, conn.take_output(), action))
+            if action:
                 self.connections.pop(conn.id, None)
         return result
 
     def mark_output(self, conn: ServerConnection) -> None:
         self._output[conn] = None
 
-    def dispatch(self) -> None:
-        """Deliver from every queue that became deliverable during the last input."""
-        for vhost in self.vhosts.values():
-            while vhost.dirty:
-                queues = list(vhost.dirty)
-                vhost.dirty.clear()
-                for queue in queues:
-                    if not queue.deleted:
-                        queue.dispatch()
+    def flush_confirms(self) -> None:
         for conn in list(self.connections.values()):
             if conn.confirm_channels:
                 conn._flush_confirms()
+
+    # -- lifecycle (called by the cluster's faults) ---------------------------------------
+
+    def crash(self) -> None:
+        """SIGKILL: every socket is reset, nothing is sent, all timers are gone."""
+        self.state = "stopped"
+        for conn in list(self.connections.values()):
+            conn.out.clear()
+            conn.reset_transport = True
+            conn.connection_lost()
+            self.mark_output(conn)
+        self._held.clear()
+        self.timers.clear()
+
+    def graceful_stop(self, keep_state: str = "stopped") -> None:
+        """Stop the app: 320 CONNECTION_FORCED to every client, then close the sockets."""
+        if self.state == "paused":
+            self.resume_connections()
+        self.state = keep_state
+        code, text = reply_text("shutdown")
+        for conn in list(self.connections.values()):
+            if conn.state == "open":
+                conn.server_close(code, text)
+            conn._drop()
+        self.timers.clear()
+
+    def resume_connections(self) -> None:
+        """After a pause: process the input that arrived while the node hung."""
+        held, self._held = self._held, {}
+        for conn, chunks in held.items():
+            if conn.id in self.connections and chunks:
+                conn.receive(b"".join(chunks))
 
     # -- connection lifecycle hooks -------------------------------------------------------
 
@@ -152,19 +195,16 @@ class Node:
 
     def connection_opened(self, conn: ServerConnection) -> None:
         self.log_event("connection-open", conn=conn.id, peer=conn.peer, user=conn.user.name)
-        if self.alarm_active:
+        if self.cluster.alarm_active:
             self._send_blocked(conn)
-
-    def server_cancel(self, consumer: Consumer, queue: ClassicQueue) -> None:
-        consumer.channel.server_cancel(consumer)
 
     def generate_name(self, prefix: str) -> str:
         """RabbitMQ's rabbit_guid style names (``amq.gen-``/``amq.ctag-`` + 22 chars)."""
-        raw = self.rng.getrandbits(128).to_bytes(16, "big")
+        raw = self.cluster.rng.getrandbits(128).to_bytes(16, "big")
         return prefix + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     def log_event(self, kind: str, **details) -> None:
-        self.events.append(Event(self.now(), kind, self.name, details))
+        self.cluster.log(kind, self.name, **details)
 
     # -- admin (rabbitmqctl equivalents) --------------------------------------------------
 
@@ -175,20 +215,10 @@ class Node:
         self.users.delete(name)
 
     def add_vhost(self, name: str) -> None:
-        if name in self.vhosts:
-            raise ValueError(f"vhost '{name}' already exists")
-        self.vhosts[name] = VHost(name, self)
+        self.cluster.add_vhost(name)
 
     def delete_vhost(self, name: str) -> None:
-        vhost = self.vhosts.pop(name, None)
-        if vhost is None:
-            raise KeyError(f"no vhost '{name}'")
-        code, text = reply_text("forced", reason=f"vhost '{name}' is deleted")
-        for conn in list(self.connections.values()):
-            if conn.vhost is vhost:
-                conn.server_close(code, text)
-        for key in [k for k in self.users.permissions if k[1] == name]:
-            del self.users.permissions[key]
+        self.cluster.delete_vhost(name)
 
     def set_permissions(self, user, vhost, configure=".*", write=".*", read=".*") -> None:
         from broker_sim.auth import Permission
@@ -203,34 +233,30 @@ class Node:
         self.users.permissions.pop((user, vhost), None)
 
     def set_memory_alarm(self, active: bool) -> None:
-        """Raise/clear a memory alarm: connection.blocked / unblocked (RabbitMQ 3.x)."""
+        """Raise/clear a memory alarm on this node. Alarms are cluster-wide in RabbitMQ:
+        publishers on every node get connection.blocked while any node is in alarm."""
         if active == self.alarm_active:
             return
+        before = self.cluster.alarm_active
         self.alarm_active = active
         self.log_event("alarm-set" if active else "alarm-cleared", resource="memory")
-        for conn in list(self.connections.values()):
-            if conn.state != "open":
-                continue
-            if active:
-                self._send_blocked(conn)
-            else:
-                if conn.blocked_sent:
-                    conn.blocked_sent = False
-                    conn.send_method(0, C.Connection.Unblocked())
-                conn.unblock()
-        self.dispatch()
+        after = self.cluster.alarm_active
+        if before == after:
+            return
+        for node in self.cluster.nodes.values():
+            for conn in list(node.connections.values()):
+                if conn.state != "open":
+                    continue
+                if after:
+                    node._send_blocked(conn)
+                else:
+                    if conn.blocked_sent:
+                        conn.blocked_sent = False
+                        conn.send_method(0, C.Connection.Unblocked())
+                    conn.unblock()
+        self.cluster.dispatch()
 
     def _send_blocked(self, conn: ServerConnection) -> None:
         if conn.client_capability("connection.blocked") and not conn.blocked_sent:
             conn.blocked_sent = True
             conn.send_method(0, C.Connection.Blocked(reason="low on memory"))
-
-    def shutdown(self) -> None:
-        """Graceful stop: every client gets 320 CONNECTION_FORCED (rabbit_networking)."""
-        code, text = reply_text("shutdown")
-        assert code == Code.CONNECTION_FORCED
-        for conn in list(self.connections.values()):
-            if conn.state == "open":
-                conn.server_close(code, text)
-            else:
-                conn._drop()

@@ -27,8 +27,10 @@ from broker_sim.timers import Timer
 
 
 class QueueHost(Protocol):
+    cluster: object
+
     def now(self) -> float: ...
-    def schedule(self, when: float, callback) -> Timer: ...
+    def schedule(self, queue: ClassicQueue, when: float, callback) -> Timer: ...
     def dead_letter(self, queue: ClassicQueue, qm: QueuedMessage, reason: str) -> None: ...
     def queue_unused(self, queue: ClassicQueue) -> None: ...
 
@@ -159,7 +161,50 @@ class ClassicQueue:
         self._expires_timer: Timer | None = None
         self.had_consumer = False
         self.deleted = False
+        self.epoch = 0  # bumped when the node crashes: older deliveries are fenced off
+        self.in_flight: dict[int, QueuedMessage] = {}  # unacked deliveries by seq
         self.touch()
+
+    @classmethod
+    def create(cls, name: str, host: QueueHost, **kwargs) -> ClassicQueue:
+        return cls(name, host.name, host, **kwargs)
+
+    # -- placement and availability (see broker_sim.cluster) -------------------------------
+
+    @property
+    def serving_node(self) -> str:
+        """The node whose process holds the messages (the home node of a classic queue)."""
+        return self.node
+
+    def available(self) -> bool:
+        return self.host.cluster.nodes[self.node].running
+
+    def accepts_publishes(self) -> bool:
+        """A classic queue whose node is down silently drops what is routed to it."""
+        return self.available()
+
+    def hold(self, message: Message, on_commit) -> None:
+        raise AssertionError("a classic queue never holds publishes")
+
+    def topology_changed(self) -> None:
+        """Nodes or links changed (quorum queues elect leaders here)."""
+
+    def crash_recover(self) -> None:
+        """The home node died: transient messages are gone, persistent ones (ready or
+        unacked) come back from disk, the unacked ones marked redelivered."""
+        self.epoch += 1
+        survivors = [qm for qm in self.store.clear() if qm.message.persistent]
+        for qm in self.in_flight.values():
+            if qm.message.persistent:
+                qm.redelivered = True
+                survivors.append(qm)
+        self.in_flight.clear()
+        self.unacked = 0
+        survivors.sort(key=lambda q: q.seq)
+        self.bytes_ready = sum(qm.size for qm in survivors)
+        for qm in survivors:
+            self.store.append(qm)
+        self._arm_expiry()
 
     # -- publishing ---------------------------------------------------------------------
 
@@ -240,7 +285,7 @@ class ClassicQueue:
             self._expiry_timer.cancel()
             self._expiry_timer = None
         if when is not None and not self.deleted:
-            self._expiry_timer = self.host.schedule(when, self._on_expiry_timer)
+            self._expiry_timer = self.host.schedule(self, when, self._on_expiry_timer)
 
     def _on_expiry_timer(self) -> None:
         self._expiry_timer = None
@@ -262,13 +307,19 @@ class ClassicQueue:
         for qm in items:
             qm.redelivered = True
             self.unacked -= 1
+            self.in_flight.pop(qm.seq, None)
             self.bytes_ready += qm.size
         self.store.push_front(items)
         self._arm_expiry()
 
+    def track_unacked(self, qm: QueuedMessage) -> None:
+        self.unacked += 1
+        self.in_flight[qm.seq] = qm
+
     def settle(self, qm: QueuedMessage) -> None:
         """An unacked message was acked (or rejected without requeue)."""
         self.unacked -= 1
+        self.in_flight.pop(qm.seq, None)
 
     def purge(self) -> int:
         items = self.store.clear()
@@ -310,7 +361,7 @@ class ClassicQueue:
             qm = self._pop_ready()
             qm.delivery_count += 1
             if not consumer.no_ack:
-                self.unacked += 1
+                self.track_unacked(qm)
             consumer.channel.deliver(consumer, self, qm)
             delivered += 1
         if delivered:
@@ -346,7 +397,9 @@ class ClassicQueue:
             self._expires_timer = None
         if not self.consumers:
             when = self.host.now() + self.expires / 1000.0
-            self._expires_timer = self.host.schedule(when, lambda: self.host.queue_unused(self))
+            self._expires_timer = self.host.schedule(
+                self, when, lambda: self.host.queue_unused(self)
+            )
 
     def shutdown(self) -> None:
         self.deleted = True

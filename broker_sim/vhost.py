@@ -19,6 +19,7 @@ from broker_sim.errors import AMQPError, quoted
 from broker_sim.exchanges import PREDECLARED, Binding, Exchange, freeze_args, route
 from broker_sim.message import Message, Properties, QueuedMessage
 from broker_sim.queues import ClassicQueue
+from broker_sim.quorum import QUEUE_TYPES
 
 #: Queue arguments RabbitMQ validates, with the check each value must pass.
 _INT = (int,)
@@ -59,9 +60,9 @@ class DeclareResult:
 
 
 class VHost:
-    def __init__(self, name: str, node) -> None:
+    def __init__(self, name: str, cluster) -> None:
         self.name = name
-        self.node = node  # the owning Node: clock, timers, cancel notifications
+        self.cluster = cluster  # clock, timers, reachability between nodes
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, ClassicQueue] = {}
         self.dirty: dict[ClassicQueue, None] = {}
@@ -71,10 +72,13 @@ class VHost:
     # -- QueueHost protocol ---------------------------------------------------------------
 
     def now(self) -> float:
-        return self.node.now()
+        return self.cluster.now()
 
-    def schedule(self, when: float, callback):
-        return self.node.timers.schedule(when, callback)
+    def schedule(self, queue: ClassicQueue, when: float, callback):
+        """Queue timers run on the node serving the queue (frozen when it hangs)."""
+        node = queue.serving_node
+        timers = self.cluster.nodes[node].timers if node else self.cluster.timers
+        return timers.schedule(when, callback)
 
     def queue_unused(self, queue: ClassicQueue) -> None:
         if not queue.deleted:
@@ -202,30 +206,42 @@ class VHost:
         owner: object,
     ) -> DeclareResult:
         if passive:
-            q = self.queue(name)
-            self.check_exclusive(q, owner)
+            q = self.usable_queue(name, owner)
             return DeclareResult(q, False)
         if name.startswith("amq."):
             raise AMQPError.of("queue_reserved", name=name)
         arguments = dict(arguments or {})
         existing = self.queues.get(name)
         if existing is not None:
-            self.check_exclusive(existing, owner)
+            self.usable_queue(name, owner)
             self._check_queue_equivalent(existing, durable, exclusive, auto_delete, arguments)
             return DeclareResult(existing, False)
         self._validate_queue_args(name, arguments)
-        q = ClassicQueue(
+        queue_type = arguments.get("x-queue-type", "classic")
+        if queue_type not in QUEUE_TYPES:
+            raise AMQPError.of(
+                "not_implemented", detail=f"Warren does not simulate {queue_type} queues"
+            )
+        cls = QUEUE_TYPES[queue_type]
+        q = cls.create(
             name,
-            self.name,
             self,
             durable=durable,
             exclusive_owner=owner if exclusive else None,
             auto_delete=auto_delete,
             arguments=arguments,
-            node=self.node.name,
+            node=owner.node.name,
         )
         self.queues[name] = q
         return DeclareResult(q, True)
+
+    def usable_queue(self, name: str, conn) -> ClassicQueue:
+        """The queue, checked for exclusive ownership and reachability from ``conn``'s node."""
+        q = self.queue(name)
+        self.check_exclusive(q, conn)
+        if q.kind == "classic" and not self.cluster.reachable(conn.node.name, q.node):
+            raise AMQPError.of("home_node_down", node=q.node, name=q.name, vhost=self.name)
+        return q
 
     def check_exclusive(self, q: ClassicQueue, owner: object) -> None:
         if q.exclusive_owner is not None and q.exclusive_owner is not owner:
@@ -292,7 +308,7 @@ class VHost:
         self.dirty.pop(q, None)
         q.shutdown()
         for consumer in list(q.consumers):
-            self.node.server_cancel(consumer, q)
+            consumer.channel.server_cancel(consumer)
         q.consumers.clear()
         self._drop_bindings(lambda b: b.dest_kind == "queue" and b.destination == name)
         return count
@@ -304,12 +320,18 @@ class VHost:
             return [routing_key] if routing_key in self.queues else []
         return route(self.exchanges, exchange, routing_key, headers)
 
-    def enqueue(self, queue_names: list[str], message: Message) -> list[str]:
-        """Enqueue in every named queue; return the names that refused (reject-publish)."""
-        refused = []
+    def enqueue(self, queue_names: list[str], message: Message, on_commit=None) -> tuple[list, int]:
+        """Enqueue in every named queue. Return the names that refused (reject-publish) and
+        how many queues will call ``on_commit(ok)`` later (a quorum queue without quorum)."""
+        refused: list[str] = []
+        waiting = 0
         for name in queue_names:
             q = self.queues.get(name)
-            if q is None:
+            if q is None or not q.accepts_publishes():
+                continue  # a classic queue whose node is down: RabbitMQ drops the message
+            if not q.available():
+                q.hold(message, on_commit)
+                waiting += 1
                 continue
             if q.would_reject(message):
                 refused.append(name)
@@ -319,7 +341,42 @@ class VHost:
             q.publish(message)
             if q.consumers:
                 self.dirty[q] = None
-        return refused
+        return refused, waiting
+
+    # -- the cluster's view ---------------------------------------------------------------
+
+    def dispatch(self) -> None:
+        while self.dirty:
+            queues = list(self.dirty)
+            self.dirty.clear()
+            for queue in queues:
+                if not queue.deleted and queue.available():
+                    queue.dispatch()
+
+    def node_down(self, node: str) -> None:
+        """A node died or stopped: its transient classic queues go, durable ones lose
+        their transient messages and are recovered from disk (rabbit_amqqueue:on_node_down)."""
+        for q in list(self.queues.values()):
+            if q.kind != "classic" or q.node != node:
+                continue
+            if q.durable:
+                q.crash_recover()
+                for consumer in list(q.consumers):
+                    q.consumers.remove(consumer)
+                    consumer.channel.server_cancel(consumer)
+            else:
+                self.delete_queue(q.name)
+
+    def topology_changed(self) -> None:
+        """Nodes or links changed: elect leaders, cancel consumers cut off from their queue."""
+        for q in list(self.queues.values()):
+            q.topology_changed()
+            if q.kind == "classic":
+                for consumer in list(q.consumers):
+                    if not self.cluster.reachable(consumer.channel.conn.node.name, q.node):
+                        q.consumers.remove(consumer)
+                        consumer.channel.server_cancel(consumer)
+            self.dirty[q] = None
 
     # -- dead-lettering (rabbit_dead_letter.erl, 3.13+ x-death layout) ---------------------
 

@@ -1,57 +1,67 @@
 """The live driver: real TCP listeners on loopback, real time, asyncio in a background thread.
 
 Any AMQP 0-9-1 client (kombu, pika, aio-pika, a Java client in another process) connects to
-``cluster.urls`` unmodified. Every call into the sans-IO :class:`~broker_sim.node.Node`
-happens on the driver's event-loop thread; test code calls the admin helpers of
-:class:`LiveNode`, which hop onto that thread and wait for the result.
+``cluster.urls`` unmodified. Every call into the sans-IO :class:`~broker_sim.cluster.Cluster`
+happens on the driver's event-loop thread; test code calls the admin and fault helpers of
+:class:`SimCluster` and :class:`LiveNode`, which hop onto that thread and wait.
+
+What the sockets do for each node state: ``stopped``/``minority`` close the listener
+(connection refused) — a crash resets every client socket (RST, via SO_LINGER 0), a
+graceful stop sends connection.close 320 first; ``paused`` keeps the listener and the
+sockets open but stops reading them, so clients see silence; ``running`` reopens the
+listener on the same port.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import socket
+import struct
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import Any
 
-from broker_sim.auth import Users
+from broker_sim.cluster import Cluster
 from broker_sim.node import Node, NodeConfig
 
 LOOPBACK = "127.0.0.1"
+_LINGER_RESET = struct.pack("ii", 1, 0)
 
 
 class _AMQPProtocol(asyncio.Protocol):
     def __init__(self, live: LiveNode) -> None:
         self.live = live
         self.conn = None
-        self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport) -> None:
-        self.transport = transport
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = transport.get_extra_info("peername")
         self.conn = self.live.node.connect(f"{peer[0]}:{peer[1]}" if peer else "")
         self.live.transports[self.conn] = transport
-        self.live.after_io()
+        if self.live.node.state == "paused":
+            transport.pause_reading()
+        self.live.sim.after_io()
 
     def data_received(self, data: bytes) -> None:
         self.live.node.receive(self.conn, data)
-        self.live.after_io()
+        self.live.sim.after_io()
 
     def connection_lost(self, exc) -> None:
         self.live.transports.pop(self.conn, None)
         self.live.node.connection_lost(self.conn)
-        self.live.after_io()
+        self.live.sim.after_io()
 
     def pause_writing(self) -> None:
         self.conn.set_writable(False)
 
     def resume_writing(self) -> None:
         self.conn.set_writable(True)
-        self.live.node.dispatch()
-        self.live.after_io()
+        self.live.node.cluster.dispatch()
+        self.live.sim.after_io()
 
 
 class LiveNode:
@@ -59,16 +69,14 @@ class LiveNode:
 
     kind = "sim"
 
-    def __init__(self, cluster: SimCluster, node: Node, host: str, port: int) -> None:
-        self.cluster = cluster
+    def __init__(self, sim: SimCluster, node: Node, host: str, port: int) -> None:
+        self.sim = sim
         self.node = node
         self.name = node.name
         self.host = host
         self.port = port
         self.server: asyncio.base_events.Server | None = None
         self.transports: dict[Any, asyncio.Transport] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_when: float | None = None
 
     # -- URLs -----------------------------------------------------------------------------
 
@@ -85,53 +93,43 @@ class LiveNode:
 
     # -- loop-thread plumbing -------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def listen(self) -> None:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
             lambda: _AMQPProtocol(self), self.host, self.port, reuse_address=True
         )
         self.port = self.server.sockets[0].getsockname()[1]
 
-    def after_io(self) -> None:
-        """Write what the node produced and re-arm the timer for its next deadline."""
-        for conn, data, close in self.node.take_output():
+    async def sync_listener(self) -> None:
+        """Open or close the listener to match the node's state."""
+        accepting = self.node.state in ("running", "paused")
+        if accepting and self.server is None:
+            await self.listen()
+        elif not accepting and self.server is not None:
+            self.server.close()
+            self.server = None
+        reading = self.node.state != "paused"
+        for transport in list(self.transports.values()):
+            if reading and not transport.is_reading():
+                transport.resume_reading()
+            elif not reading and transport.is_reading():
+                transport.pause_reading()
+
+    def write_output(self) -> None:
+        for conn, data, action in self.node.take_output():
             transport = self.transports.get(conn)
             if transport is None or transport.is_closing():
                 continue
+            if action == "reset":
+                _reset(transport)
+                continue
             if data:
                 transport.write(data)
-            if close:
+            if action == "close":
                 transport.close()
-        self._arm_timer()
-
-    def _arm_timer(self) -> None:
-        deadline = self.node.next_deadline()
-        if deadline == self._timer_when:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_when = deadline
-        if deadline is not None:
-            delay = max(0.0, deadline - time.time())
-            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_when = None
-        self.node.tick()
-        self.after_io()
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run ``fn`` on the loop thread (then flush output) and return its result."""
-
-        def run() -> Any:
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.after_io()
-
-        return self.cluster.run_in_loop(run)
+        return self.sim.call(fn, *args, **kwargs)
 
     # -- admin surface (scenarios.backends.base.BrokerAdmin) ------------------------------
 
@@ -157,17 +155,33 @@ class LiveNode:
         self.call(self.node.set_memory_alarm, active)
 
     def queue_depth(self, name: str, vhost: str = "/") -> int:
-        return self.call(lambda: self.node.vhosts[vhost].queue(name).message_count)
+        return self.sim.queue_depth(name, vhost)
 
     def connection_count(self) -> int:
         return self.call(lambda: len(self.node.connections))
 
+    @property
+    def state(self) -> str:
+        return self.node.state
+
+
+def _reset(transport: asyncio.Transport) -> None:
+    """Close with RST, as the kernel does for a killed process's sockets."""
+    sock = transport.get_extra_info("socket")
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+    except OSError:
+        pass
+    transport.abort()
+
 
 class SimCluster:
-    """Simulated RabbitMQ nodes on loopback TCP; ``with SimCluster(nodes=1) as c: c.urls``.
+    """Simulated RabbitMQ nodes on loopback TCP; ``with SimCluster(nodes=3) as c: c.urls``.
 
     ``port`` is the first node's port (0 = ephemeral; later nodes take port+i).
-    ``seed`` seeds the RNG behind server-generated names.
+    ``seed`` seeds every random choice (generated names, leader elections).
+    Faults: ``kill``, ``stop``, ``start``, ``restart``, ``pause``, ``resume``,
+    ``partition``, ``heal``, ``drop_heartbeats`` (see :mod:`broker_sim.cluster`).
     """
 
     def __init__(
@@ -177,24 +191,42 @@ class SimCluster:
         port: int = 0,
         seed: int | None = None,
         config: NodeConfig | None = None,
+        election_timeout: float = 1.0,
     ) -> None:
-        if nodes < 1:
-            raise ValueError(f"nodes must be >= 1, got {nodes}")
-        if not 0 <= port <= 65535:
-            raise ValueError(f"port must be 0..65535, got {port}")
+        if not isinstance(nodes, int) or nodes < 1:
+            raise ValueError(f"nodes must be an integer >= 1, got {nodes!r}")
+        if not 0 <= port <= 65535 or (port and port + nodes - 1 > 65535):
+            raise ValueError(f"port must be 0..65535 for every node, got {port}")
         self.seed = seed if seed is not None else random.SystemRandom().getrandbits(32)
-        rng = random.Random(self.seed)
-        users = Users.with_guest()
-        self.nodes: list[LiveNode] = []
-        for i in range(nodes):
-            node = Node(f"rabbit@node{i + 1}", time.time, rng, users=users, config=config)
-            self.nodes.append(LiveNode(self, node, host, port + i if port else 0))
+        self.cluster = Cluster(
+            nodes,
+            time.time,
+            random.Random(self.seed),
+            config=config,
+            election_timeout=election_timeout,
+        )
+        self.nodes: list[LiveNode] = [
+            LiveNode(self, node, host, port + i if port else 0)
+            for i, node in enumerate(self.cluster.nodes.values())
+        ]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_when: float | None = None
 
     @property
     def urls(self) -> list[str]:
         return [n.url for n in self.nodes]
+
+    @property
+    def events(self):
+        return self.cluster.events
+
+    def node(self, name: str) -> LiveNode:
+        full = self.cluster.node(name).name
+        return next(n for n in self.nodes if n.name == full)
+
+    # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> SimCluster:
         ready: Future = Future()
@@ -211,8 +243,9 @@ class SimCluster:
         asyncio.set_event_loop(loop)
         try:
             for node in self.nodes:
-                loop.run_until_complete(node.start())
+                loop.run_until_complete(node.listen())
         except BaseException as exc:  # a port in use, for example
+            loop.run_until_complete(self._close_all())
             ready.set_exception(exc)
             loop.close()
             return
@@ -229,22 +262,9 @@ class SimCluster:
                 node.server.close()
             for transport in list(node.transports.values()):
                 transport.abort()
+        for node in self.nodes:
             if node.server is not None:
                 await node.server.wait_closed()
-
-    def run_in_loop(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
-        if self._loop is None:
-            raise RuntimeError("SimCluster is not started")
-        result: Future = Future()
-
-        def run() -> None:
-            try:
-                result.set_result(fn())
-            except BaseException as exc:
-                result.set_exception(exc)
-
-        self._loop.call_soon_threadsafe(run)
-        return result.result(timeout=timeout)
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None:
@@ -258,3 +278,91 @@ class SimCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # -- loop-thread plumbing -------------------------------------------------------------
+
+    def after_io(self) -> None:
+        """Write what every node produced and re-arm the timer for the next deadline."""
+        for node in self.nodes:
+            node.write_output()
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        deadline = self.cluster.next_deadline()
+        if deadline == self._timer_when:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_when = deadline
+        if deadline is not None:
+            delay = max(0.0, deadline - time.time())
+            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_when = None
+        self.cluster.tick()
+        self.after_io()
+
+    def call(self, fn: Callable[..., Any], *args: Any, timeout: float = 10.0, **kwargs) -> Any:
+        """Run ``fn`` on the loop thread, sync listeners, flush output; return its result."""
+        if self._loop is None:
+            raise RuntimeError("SimCluster is not started")
+
+        async def run() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                for node in self.nodes:
+                    await node.sync_listener()
+                self.after_io()
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=timeout)
+
+    # -- faults (DESIGN section 3) --------------------------------------------------------
+
+    def kill(self, node: str) -> None:
+        self.call(self.cluster.kill, node)
+
+    def stop_node(self, node: str) -> None:
+        self.call(self.cluster.stop, node)
+
+    def start_node(self, node: str) -> None:
+        self.call(self.cluster.start, node)
+
+    def restart(self, node: str) -> None:
+        self.call(self.cluster.restart, node)
+
+    def pause(self, node: str) -> None:
+        self.call(self.cluster.pause, node)
+
+    def resume(self, node: str) -> None:
+        self.call(self.cluster.resume, node)
+
+    def partition(self, groups: Iterable[Iterable[str]]) -> None:
+        self.call(self.cluster.partition, groups)
+
+    def heal(self) -> None:
+        self.call(self.cluster.heal)
+
+    def drop_heartbeats(self, node: str, dropped: bool = True) -> None:
+        self.call(self.cluster.drop_heartbeats, node, dropped)
+
+    # -- inspection -----------------------------------------------------------------------
+
+    def quorum_leader(self, queue: str, vhost: str = "/") -> str | None:
+        return self.call(lambda: self.cluster.vhosts[vhost].queue(queue).leader)
+
+    def queue_depth(self, queue: str, vhost: str = "/") -> int:
+        return self.call(lambda: self.cluster.vhosts[vhost].queue(queue).message_count)
+
+    def consumer_count(self, queue: str, vhost: str = "/") -> int:
+        return self.call(lambda: len(self.cluster.vhosts[vhost].queue(queue).consumers))
+
+    def connections(self) -> dict[str, int]:
+        """Open client connections per node."""
+        return self.call(lambda: {n.name: len(n.connections) for n in self.cluster.nodes.values()})
+
+    def node_states(self) -> dict[str, str]:
+        return self.call(lambda: {n.name: n.state for n in self.cluster.nodes.values()})

@@ -10,6 +10,7 @@ from pamqp import frame as pframe
 from pamqp import header as pheader
 from pamqp import heartbeat as pheartbeat
 
+from broker_sim.cluster import Cluster
 from broker_sim.framing import PROTOCOL_HEADER
 from broker_sim.node import Node
 
@@ -24,26 +25,36 @@ class ManualClock:
     def advance(self, seconds: float, node: Node | None = None) -> None:
         """Move time forward, firing the node's timers in order as they fall due."""
         end = self.t + seconds
-        while node is not None:
-            deadline = node.next_deadline()
+        cluster = node.cluster if node is not None else None
+        while cluster is not None:
+            deadline = cluster.next_deadline()
             if deadline is None or deadline > end:
                 break
             self.t = max(self.t, deadline)
-            node.tick()
+            cluster.tick()
         self.t = end
 
 
-def make_node(seed: int = 1) -> tuple[Node, ManualClock]:
+def make_cluster(nodes: int = 3, seed: int = 1) -> tuple[Cluster, ManualClock]:
     clock = ManualClock()
-    return Node("rabbit@test", clock, random.Random(seed)), clock
+    return Cluster(nodes, clock, random.Random(seed)), clock
+
+
+def make_node(seed: int = 1) -> tuple[Node, ManualClock]:
+    cluster, clock = make_cluster(1, seed)
+    return cluster.first_node, clock
 
 
 class Peer:
     """One client connection: send frames, collect decoded frames the node wrote."""
 
+    by_conn: dict = {}  # noqa: RUF012  (every peer, so output for others is not lost)
+
     def __init__(self, node: Node) -> None:
         self.node = node
         self.conn = node.connect("test:1")
+        Peer.by_conn[self.conn] = self
+        self.reset = False
         self.buffer = b""
         self.closed = False
         self.frames: list = []
@@ -64,11 +75,17 @@ class Peer:
         )
 
     def pump(self) -> None:
-        for conn, data, close in self.node.take_output():
-            if conn is not self.conn:
-                continue
-            self.buffer += data
-            self.closed = self.closed or close
+        for node in self.node.cluster.nodes.values():
+            for conn, data, action in node.take_output():
+                if conn is self.conn:
+                    self.buffer += data
+                    self.closed = self.closed or action is not None
+                    self.reset = action == "reset"
+                else:
+                    peer = Peer.by_conn.get(conn)
+                    if peer is not None:
+                        peer.buffer += data
+                        peer.closed = peer.closed or action is not None
         while self.buffer:
             if self.buffer.startswith(b"AMQP"):
                 self.frames.append(("header", self.buffer[:8]))

@@ -1,0 +1,281 @@
+"""A simulated RabbitMQ cluster, sans-IO: shared metadata, node states, partitions, faults.
+
+Theory of operation. Like RabbitMQ, the cluster shares its metadata (users, permissions,
+vhosts, exchanges, bindings, queue definitions) between nodes, while each queue's messages
+live on a node: a classic queue on its home node (the declaring connection's node), a
+quorum queue on its members, served by the leader. Every node is in one state:
+
+    state     serves clients   timers   listener   entered by
+    running   yes              run      open       start, resume, heal
+    stopped   no               -        closed     kill, stop
+    paused    no (silent)      frozen   open       pause (process hung: SIGSTOP)
+    minority  no               -        closed     partition, pause_minority handling
+
+``FAULTS`` maps each fault name to the method that applies it; each fault checks its
+argument (unknown node, node twice in a partition, resume of a node not paused) and raises
+``FaultError`` before changing anything. Faults are recorded in ``events`` with the time.
+Reachability between two nodes needs both running and on the same side of any partition.
+The drivers watch node states to close/open listeners and reset sockets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from broker_sim.auth import Users
+from broker_sim.node import Event, Node, NodeConfig
+from broker_sim.replies import reply_text
+from broker_sim.timers import Timers
+from broker_sim.vhost import VHost
+
+RUNNING, STOPPED, PAUSED, MINORITY = "running", "stopped", "paused", "minority"
+
+
+class FaultError(ValueError):
+    """A fault that names an unknown node or makes no sense in the current state."""
+
+
+class Cluster:
+    """``Cluster(3, clock, rng)``: nodes ``rabbit@node1..3`` sharing one metadata store."""
+
+    def __init__(
+        self,
+        nodes: int | Iterable[str],
+        clock: Callable[[], float],
+        rng,
+        config: NodeConfig | None = None,
+        election_timeout: float = 1.0,
+    ) -> None:
+        names = (
+            [f"rabbit@node{i + 1}" for i in range(nodes)] if isinstance(nodes, int) else list(nodes)
+        )
+        if not names:
+            raise FaultError("a cluster needs at least one node")
+        if len(set(names)) != len(names):
+            raise FaultError(f"node names must be unique: {names}")
+        self.now = clock
+        self.rng = rng
+        self.config = config or NodeConfig()
+        self.election_timeout = election_timeout
+        self.users = Users.with_guest()
+        self.events: list[Event] = []
+        self.vhosts: dict[str, VHost] = {}
+        self.nodes: dict[str, Node] = {n: Node(n, self) for n in names}
+        self.groups: list[frozenset[str]] | None = None  # None = no partition
+        self.timers = Timers()  # cluster-level timers: quorum queues, leader elections
+        self.vhosts["/"] = VHost("/", self)
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def node(self, name: str) -> Node:
+        """A node by full name (``rabbit@node1``) or short name (``node1``)."""
+        if name in self.nodes:
+            return self.nodes[name]
+        matches = [n for n in self.nodes.values() if n.name.split("@", 1)[-1] == name]
+        if len(matches) == 1:
+            return matches[0]
+        raise FaultError(f"unknown node '{name}' (nodes: {', '.join(self.nodes)})")
+
+    @property
+    def first_node(self) -> Node:
+        return next(iter(self.nodes.values()))
+
+    def reachable(self, a: str, b: str) -> bool:
+        """True when both nodes run and no partition separates them."""
+        na, nb = self.nodes[a], self.nodes[b]
+        if na.state != RUNNING or nb.state != RUNNING:
+            return False
+        return a == b or self.groups is None or any(a in g and b in g for g in self.groups)
+
+    def log(self, kind: str, node: str = "", **details) -> None:
+        self.events.append(Event(self.now(), kind, node, details))
+
+    # -- scheduling -----------------------------------------------------------------------
+
+    @property
+    def alarm_active(self) -> bool:
+        return any(n.alarm_active for n in self.nodes.values())
+
+    def next_deadline(self) -> float | None:
+        deadlines = [n.timers.next_deadline() for n in self.nodes.values() if n.state != PAUSED]
+        deadlines.append(self.timers.next_deadline())
+        deadlines = [d for d in deadlines if d is not None]
+        return min(deadlines) if deadlines else None
+
+    def tick(self) -> None:
+        now = self.now()
+        self.timers.run_due(now)
+        for node in self.nodes.values():
+            if node.state != PAUSED:
+                node.timers.run_due(now)
+        self.dispatch()
+
+    def dispatch(self) -> None:
+        """Deliver from every queue that became deliverable, then flush confirms."""
+        for vhost in list(self.vhosts.values()):
+            vhost.dispatch()
+        for node in self.nodes.values():
+            node.flush_confirms()
+
+    def schedule(self, node_name: str, when: float, callback):
+        return self.nodes[node_name].timers.schedule(when, callback)
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def kill(self, name: str) -> None:
+        """The node's process dies: sockets reset, in-memory state gone (SIGKILL)."""
+        node = self._running_or_paused(name, "kill")
+        self.log("kill", node.name)
+        node.crash()
+        self._node_down(node)
+
+    def stop(self, name: str) -> None:
+        """Graceful stop: clients get connection.close 320 CONNECTION_FORCED first."""
+        node = self._running_or_paused(name, "stop")
+        self.log("stop", node.name)
+        node.graceful_stop()
+        self._node_down(node)
+
+    def start(self, name: str) -> None:
+        node = self.node(name)
+        if node.state != STOPPED:
+            raise FaultError(f"cannot start node '{node.name}': it is {node.state}, not stopped")
+        self.log("start", node.name)
+        node.state = RUNNING if not self._in_minority(node.name) else MINORITY
+        self._topology_changed()
+
+    def restart(self, name: str) -> None:
+        self.stop(name)
+        self.start(name)
+
+    def pause(self, name: str) -> None:
+        """The process hangs (SIGSTOP): sockets stay open, nothing is sent or processed."""
+        node = self.node(name)
+        if node.state != RUNNING:
+            raise FaultError(f"cannot pause node '{node.name}': it is {node.state}")
+        self.log("pause", node.name)
+        node.state = PAUSED
+        node.paused_at = self.now()
+        self._topology_changed()
+
+    def resume(self, name: str) -> None:
+        node = self.node(name)
+        if node.state != PAUSED:
+            raise FaultError(f"cannot resume node '{node.name}': it is not paused ({node.state})")
+        self.log("resume", node.name)
+        node.timers.shift(self.now() - node.paused_at)
+        node.state = RUNNING if not self._in_minority(node.name) else MINORITY
+        if node.state == MINORITY:
+            node.graceful_stop(keep_state=MINORITY)
+        node.resume_connections()
+        self._topology_changed()
+
+    def partition(self, groups: Iterable[Iterable[str]]) -> None:
+        """Split the inter-node network; pause_minority stops nodes on the smaller side."""
+        parsed = self._parse_groups(groups)
+        self.log("partition", groups=[sorted(g) for g in parsed])
+        self.groups = parsed
+        for node in self.nodes.values():
+            if self._in_minority(node.name) and node.state == RUNNING:
+                self.log("pause-minority", node.name)
+                node.graceful_stop(keep_state=MINORITY)
+        self._topology_changed()
+
+    def heal(self) -> None:
+        if self.groups is None:
+            raise FaultError("cannot heal: the cluster is not partitioned")
+        self.log("heal")
+        self.groups = None
+        for node in self.nodes.values():
+            if node.state == MINORITY:
+                node.state = RUNNING
+        self._topology_changed()
+
+    def drop_heartbeats(self, name: str, dropped: bool = True) -> None:
+        """The node keeps serving but sends no heartbeat frames."""
+        node = self.node(name)
+        self.log("drop-heartbeats" if dropped else "restore-heartbeats", node.name)
+        node.heartbeats_dropped = dropped
+
+    # -- fault helpers --------------------------------------------------------------------
+
+    def _running_or_paused(self, name: str, fault: str) -> Node:
+        node = self.node(name)
+        if node.state == STOPPED:
+            raise FaultError(f"cannot {fault} node '{node.name}': it is already stopped")
+        return node
+
+    def _parse_groups(self, groups: Iterable[Iterable[str]]) -> list[frozenset[str]]:
+        if isinstance(groups, (str, bytes)):
+            raise FaultError("partition takes a list of node groups, e.g. [['node1'], ['node2']]")
+        seen: dict[str, int] = {}
+        parsed = []
+        for i, group in enumerate(groups):
+            if isinstance(group, (str, bytes)):
+                raise FaultError(f"partition group {i} must be a list of nodes, got {group!r}")
+            names = set()
+            for raw in group:
+                full = self.node(raw).name
+                if full in seen:
+                    raise FaultError(
+                        f"node '{full}' appears in partition groups {seen[full]} and {i}"
+                    )
+                seen[full] = i
+                names.add(full)
+            if names:
+                parsed.append(frozenset(names))
+        rest = frozenset(self.nodes) - set(seen)
+        if rest:
+            parsed.append(rest)
+        if len(parsed) < 2:
+            raise FaultError("a partition needs at least two non-empty groups")
+        return parsed
+
+    def _in_minority(self, name: str) -> bool:
+        """pause_minority: a node pauses when its side holds at most half of the nodes."""
+        if self.groups is None:
+            return False
+        side = next(g for g in self.groups if name in g)
+        return len(side) * 2 <= len(self.nodes)
+
+    def _node_down(self, node: Node) -> None:
+        for vhost in self.vhosts.values():
+            vhost.node_down(node.name)
+        self._topology_changed()
+
+    def _topology_changed(self) -> None:
+        for vhost in self.vhosts.values():
+            vhost.topology_changed()
+        self.dispatch()
+
+    # -- admin (rabbitmqctl equivalents; cluster-wide) ------------------------------------
+
+    def add_vhost(self, name: str) -> None:
+        if name in self.vhosts:
+            raise ValueError(f"vhost '{name}' already exists")
+        self.vhosts[name] = VHost(name, self)
+
+    def delete_vhost(self, name: str) -> None:
+        vhost = self.vhosts.pop(name, None)
+        if vhost is None:
+            raise KeyError(f"no vhost '{name}'")
+        code, text = reply_text("forced", reason=f"vhost '{name}' is deleted")
+        for node in self.nodes.values():
+            for conn in list(node.connections.values()):
+                if conn.vhost is vhost:
+                    conn.server_close(code, text)
+        for key in [k for k in self.users.permissions if k[1] == name]:
+            del self.users.permissions[key]
+
+
+FAULTS = (
+    "kill",
+    "stop",
+    "start",
+    "restart",
+    "pause",
+    "resume",
+    "partition",
+    "heal",
+    "drop_heartbeats",
+)

@@ -1,0 +1,142 @@
+"""Quorum queues (RabbitMQ 3.8+, Raft via Ra), modelled at the level clients can observe.
+
+Theory of operation. A :class:`QuorumQueue` has members (a group of nodes, default
+``min(3, cluster size)``, starting with the declaring node, which leads first) and one
+logical, replicated log: the ready messages and the deliveries checked out to consumers.
+The queue is *available* when its leader runs and can reach a majority of the members
+(itself included). While available it behaves like a classic queue and a publish is
+committed (confirmed) at once, because a majority has it. While unavailable, publishes are
+held and neither confirmed nor delivered, and consumers sit idle; when a majority is back
+the held publishes are committed and confirmed in order. No committed message is ever lost:
+members that come back catch up from the log.
+
+Leader election, as Raft does it: when the leader stops, hangs or is cut off from a
+majority, the queue has no leader; after ``cluster.election_timeout`` a member that runs
+and sees a majority of the members becomes leader (the choice among candidates comes from
+the cluster's seeded RNG). Consumers on surviving nodes stay attached; deliveries to
+channels that died (their node was killed) return to the queue with ``redelivered=True``.
+"""
+
+from __future__ import annotations
+
+from broker_sim.errors import AMQPError
+from broker_sim.message import Message
+from broker_sim.queues import ClassicQueue
+
+#: Declaration properties a quorum queue refuses (rabbit_quorum_queue:declare).
+_REFUSED_PROPERTIES = (
+    ("durable", False, "non-durable"),
+    ("exclusive", True, "exclusive-declare"),
+    ("auto_delete", True, "auto-delete"),
+)
+
+
+class QuorumQueue(ClassicQueue):
+    leader: str | None = None
+    members: list[str] = []  # noqa: RUF012 (replaced per instance in _place)
+    held: list = []  # noqa: RUF012
+    _election = None
+
+    @classmethod
+    def create(cls, name: str, host, **kwargs) -> QuorumQueue:
+        values = {
+            "durable": kwargs.get("durable"),
+            "exclusive": kwargs.get("exclusive_owner") is not None,
+            "auto_delete": kwargs.get("auto_delete"),
+        }
+        for key, bad, label in _REFUSED_PROPERTIES:
+            if values[key] == bad:
+                raise AMQPError(
+                    406,
+                    f"PRECONDITION_FAILED - invalid property '{label}' for queue "
+                    f"'{name}' in vhost '{host.name}'",
+                )
+        queue = cls(name, host.name, host, **kwargs)
+        queue.kind = "quorum"
+        queue._place(kwargs["node"])
+        return queue
+
+    def _place(self, declaring_node: str) -> None:
+        cluster = self.host.cluster
+        names = list(cluster.nodes)
+        size = self.arguments.get("x-quorum-initial-group-size") or min(3, len(names))
+        start = names.index(declaring_node)
+        self.members = [names[(start + i) % len(names)] for i in range(min(size, len(names)))]
+        self.leader: str | None = declaring_node
+        self.held: list[tuple[Message, object]] = []
+        self._election = None
+        cluster.log("quorum-leader", declaring_node, queue=self.name, members=list(self.members))
+
+    # -- availability ---------------------------------------------------------------------
+
+    @property
+    def serving_node(self) -> str | None:
+        return self.leader
+
+    def _majority_from(self, node: str) -> bool:
+        cluster = self.host.cluster
+        seen = sum(1 for m in self.members if cluster.reachable(node, m))
+        return seen * 2 > len(self.members)
+
+    def available(self) -> bool:
+        return self.leader is not None and self._majority_from(self.leader)
+
+    def accepts_publishes(self) -> bool:
+        return True
+
+    def hold(self, message: Message, on_commit) -> None:
+        self.held.append((message, on_commit))
+
+    def crash_recover(self) -> None:
+        """Replicated: a member's crash loses nothing."""
+
+    # -- elections ------------------------------------------------------------------------
+
+    def topology_changed(self) -> None:
+        if self.deleted:
+            return
+        if self.available():
+            self._commit_held()
+            return
+        if self.leader is not None:
+            self.host.cluster.log("quorum-leader-lost", self.leader, queue=self.name)
+            self.leader = None
+        if self._election is None:
+            cluster = self.host.cluster
+            when = cluster.now() + cluster.election_timeout
+            self._election = cluster.timers.schedule(when, self._elect)
+
+    def _elect(self) -> None:
+        self._election = None
+        if self.deleted or self.available():
+            return
+        cluster = self.host.cluster
+        candidates = sorted(m for m in self.members if self._majority_from(m))
+        if not candidates:
+            return  # no quorum: wait for the next topology change
+        self.leader = cluster.rng.choice(candidates)
+        cluster.log("quorum-leader", self.leader, queue=self.name, members=list(self.members))
+        self._commit_held()
+        self.host.dirty[self] = None
+        cluster.dispatch()
+
+    def _commit_held(self) -> None:
+        held, self.held = self.held, []
+        for message, on_commit in held:
+            if self.would_reject(message):
+                ok = False
+            else:
+                self.publish(message)
+                ok = True
+            if on_commit is not None:
+                on_commit(ok)
+        if held:
+            self.host.dirty[self] = None
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        if self._election is not None:
+            self._election.cancel()
+
+
+QUEUE_TYPES = {"classic": ClassicQueue, "quorum": QuorumQueue}
