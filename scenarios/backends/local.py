@@ -1,0 +1,387 @@
+"""Private real RabbitMQ nodes on loopback: the reference the simulator is compared with.
+
+Theory of operation (measured recipe: ../shared/notes/real-rabbitmq.md). Each node runs
+Debian's ``rabbitmq-server`` lib script directly (the /usr/sbin wrappers switch to the
+``rabbitmq`` user and its cookie) as a child of this process, with everything private under
+a work directory: HOME with its own ``.erlang.cookie``, mnesia and log folders, config files,
+a pid file, free ports for AMQP and Erlang distribution, and its own epmd. Readiness is
+proven on the wire: the port answers the AMQP protocol header with a connection.start
+frame. ``stop`` ends only the processes this object started (the beam pid from the pid file,
+its launcher, and the private epmd), by pid.
+
+Faults on real nodes, with what a client sees (measured on RabbitMQ 3.10 / Erlang 25):
+``kill`` (SIGKILL, ECONNRESET within ~15 ms), ``pause``/``resume`` (SIGSTOP/SIGCONT,
+silence until heartbeats time out), ``stop_app``/``start_app`` (320 CONNECTION_FORCED,
+accepting again ~1.4 s after start_app).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+from pathlib import Path
+
+import psutil
+
+LOOPBACK = "127.0.0.1"
+AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
+
+
+class RabbitMQUnavailable(RuntimeError):
+    """rabbitmq-server is not installed here, or a node could not start."""
+
+
+def find_sbin() -> Path:
+    """The lib folder's sbin (version found at run time, never hard-coded)."""
+    found = sorted(glob.glob("/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin"))
+    if not found:
+        raise RabbitMQUnavailable(
+            "rabbitmq-server not found under /usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin: "
+            "apt-get install rabbitmq-server"
+        )
+    if shutil.which("erl") is None:
+        raise RabbitMQUnavailable("erl not on PATH: apt-get install rabbitmq-server (erlang)")
+    return Path(found[-1])
+
+
+def free_port(low: int = 0, high: int = 0) -> int:
+    """A port nobody listens on now: ephemeral, or drawn from [low, high)."""
+    for _ in range(200):
+        port = random.randrange(low, high) if low else 0
+        with socket.socket() as s:
+            try:
+                s.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RabbitMQUnavailable(f"no free port in [{low}, {high})")
+
+
+def wait_for_amqp(host: str, port: int, deadline: float) -> bool:
+    """True once ``port`` answers the protocol header with connection.start (class 10/10)."""
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=2) as s:
+                s.sendall(AMQP_HEADER)
+                s.settimeout(5)
+                head = s.recv(11)
+                if len(head) >= 11 and head[0] == 1 and head[7:11] == b"\x00\x0a\x00\x0a":
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.25)
+    return False
+
+
+class RealRabbitNode:
+    """One private rabbitmq-server; the admin surface of scenarios.backends.base."""
+
+    kind = "real"
+
+    def __init__(
+        self,
+        workdir: Path | str,
+        nodename: str | None = None,
+        port: int | None = None,
+        dist_port: int | None = None,
+        epmd_port: int | None = None,
+        home: Path | None = None,
+        start_timeout: float = 90.0,
+    ) -> None:
+        self.sbin = find_sbin()
+        self.workdir = Path(workdir)
+        suffix = "".join(random.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=6))
+        self.name = nodename or f"warren-{suffix}@localhost"
+        self.host = LOOPBACK
+        self.port = port or free_port()
+        # The CLI uses DIST_PORT+10000..+10010: keep the whole range below 65535.
+        self.dist_port = dist_port or free_port(20000, 45000)
+        self.epmd_port = epmd_port or free_port(45000, 55000)
+        self.home = home or self.workdir / "home"
+        self.start_timeout = start_timeout
+        self.proc: subprocess.Popen | None = None
+        self.pid: int | None = None
+        self._log = None
+
+    # -- URLs -----------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self.amqp_url()
+
+    def amqp_url(self, user: str = "guest", password: str = "guest", vhost: str = "/") -> str:
+        quote = urllib.parse.quote
+        return (
+            f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@{self.host}:{self.port}/"
+            f"{quote(vhost, safe='')}"
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def _paths(self) -> dict[str, Path]:
+        base = self.workdir / self.name.split("@")[0]
+        return {
+            "base": base,
+            "mnesia": base / "mnesia",
+            "log": base / "log",
+            "conf": base / "rabbitmq.conf",
+            "advanced": base / "advanced.config",
+            "plugins": base / "enabled_plugins",
+            "env": base / "rabbitmq-env.conf",
+            "pid": base / "beam.pid",
+        }
+
+    def env(self) -> dict[str, str]:
+        p = self._paths()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RABBITMQ_")}
+        env.update(
+            HOME=str(self.home),
+            RABBITMQ_NODENAME=self.name,
+            RABBITMQ_NODE_IP_ADDRESS=LOOPBACK,
+            RABBITMQ_NODE_PORT=str(self.port),
+            RABBITMQ_DIST_PORT=str(self.dist_port),
+            RABBITMQ_MNESIA_BASE=str(p["mnesia"]),
+            RABBITMQ_LOG_BASE=str(p["log"]),
+            RABBITMQ_ENABLED_PLUGINS_FILE=str(p["plugins"]),
+            RABBITMQ_CONFIG_FILE=str(p["conf"]),
+            RABBITMQ_ADVANCED_CONFIG_FILE=str(p["advanced"]),
+            RABBITMQ_CONF_ENV_FILE=str(p["env"]),
+            RABBITMQ_PID_FILE=str(p["pid"]),
+            ERL_EPMD_PORT=str(self.epmd_port),
+            ERL_EPMD_ADDRESS=LOOPBACK,
+        )
+        return env
+
+    def _write_files(self) -> None:
+        p = self._paths()
+        for key in ("mnesia", "log"):
+            p[key].mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True)
+        cookie = self.home / ".erlang.cookie"
+        if not cookie.exists():
+            cookie.write_text("WARREN" + "".join(random.choices("ABCDEFGHIJKLMNOP", k=20)))
+            cookie.chmod(0o400)
+        p["conf"].write_text(
+            f"listeners.tcp.default = {LOOPBACK}:{self.port}\nloopback_users = none\n"
+        )
+        p["advanced"].write_text("[{kernel, [{net_ticktime, 10}]}].\n")
+        p["plugins"].write_text("[].\n")
+        p["env"].write_text("")
+
+    def start(self) -> RealRabbitNode:
+        self._write_files()
+        p = self._paths()
+        self._log = open(p["log"] / "stdout.log", "ab")  # noqa: SIM115 (kept open while running)
+        self.proc = subprocess.Popen(
+            [str(self.sbin / "rabbitmq-server")],
+            env=self.env(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + self.start_timeout
+        if not wait_for_amqp(self.host, self.port, deadline) or self.proc.poll() is not None:
+            tail = self.log_tail()
+            self.stop()
+            raise RabbitMQUnavailable(
+                f"rabbitmq-server {self.name} did not accept AMQP on port {self.port} within "
+                f"{self.start_timeout:.0f} s; log tail: {tail}"
+            )
+        self.pid = int(p["pid"].read_text().strip())
+        return self
+
+    def log_tail(self, lines: int = 8) -> str:
+        files = sorted((self._paths()["log"]).glob("*.log"))
+        text = []
+        for f in files:
+            text += f.read_text(errors="replace").splitlines()[-lines:]
+        return " | ".join(text[-lines:])
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop the node and its private epmd, by pid; idempotent."""
+        pids = [pid for pid in (self.pid, self.proc.pid if self.proc else None) if pid]
+        _terminate(pids, timeout)
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self._stop_epmd()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self.proc = None
+        self.pid = None
+
+    def _stop_epmd(self) -> None:
+        for proc in psutil.process_iter(["name", "cmdline", "environ"]):
+            try:
+                if proc.info["name"] != "epmd":
+                    continue
+                environ = proc.info["environ"] or {}
+                if environ.get("ERL_EPMD_PORT") == str(self.epmd_port):
+                    _terminate([proc.pid], 5)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+
+    def __enter__(self) -> RealRabbitNode:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def kill(self) -> None:
+        """SIGKILL the beam: clients see ECONNRESET."""
+        if self.pid:
+            os.kill(self.pid, signal.SIGKILL)
+
+    def pause(self) -> None:
+        if self.pid:
+            os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.pid:
+            os.kill(self.pid, signal.SIGCONT)
+
+    def stop_app(self) -> None:
+        self.ctl("stop_app")
+
+    def start_app(self) -> None:
+        self.ctl("start_app")
+        wait_for_amqp(self.host, self.port, time.monotonic() + 30)
+
+    # -- rabbitmqctl ----------------------------------------------------------------------
+
+    def ctl(self, *args: str, timeout: float = 60.0, tool: str = "rabbitmqctl") -> str:
+        cmd = [str(self.sbin / tool), "-n", self.name, *args]
+        try:
+            done = subprocess.run(
+                cmd,
+                env=self.env(),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{tool} {' '.join(args)} timed out after {timeout:.0f} s") from None
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"{tool} {' '.join(args)} failed ({done.returncode}): "
+                f"{(done.stderr or done.stdout).strip()}"
+            )
+        return done.stdout
+
+    def add_user(self, name: str, password: str, tags: tuple[str, ...] = ()) -> None:
+        self.ctl("add_user", name, password)
+        if tags:
+            self.ctl("set_user_tags", name, *tags)
+
+    def delete_user(self, name: str) -> None:
+        self.ctl("delete_user", name)
+
+    def add_vhost(self, name: str) -> None:
+        self.ctl("add_vhost", name)
+
+    def delete_vhost(self, name: str) -> None:
+        self.ctl("delete_vhost", name)
+
+    def set_permissions(self, user, vhost, configure=".*", write=".*", read=".*") -> None:
+        self.ctl("set_permissions", "-p", vhost, user, configure, write, read)
+
+    def clear_permissions(self, user: str, vhost: str) -> None:
+        self.ctl("clear_permissions", "-p", vhost, user)
+
+    def alarms(self) -> str:
+        return self.ctl("eval", "rabbit_alarm:get_alarms().").strip()
+
+    def set_memory_alarm(self, active: bool, timeout: float = 20.0) -> None:
+        """Raise (watermark ~0) or clear (default 0.4) a memory alarm, and wait for it."""
+        self.ctl("set_vm_memory_high_watermark", "0.000001" if active else "0.4")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ("memory" in self.alarms()) == active:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"memory alarm did not become {'set' if active else 'clear'}")
+
+
+class RealRabbitCluster:
+    """N private nodes joined into one cluster (stop_app, join_cluster, start_app)."""
+
+    kind = "real"
+
+    def __init__(self, nodes: int, workdir: Path | str, start_timeout: float = 120.0) -> None:
+        workdir = Path(workdir)
+        home = workdir / "home"
+        epmd = free_port(45000, 55000)
+        suffix = "".join(random.choices("abcdefghijklmnopqrstuvwxyz", k=5))
+        self.nodes = [
+            RealRabbitNode(
+                workdir,
+                nodename=f"warren-{suffix}{i + 1}@localhost",
+                home=home,
+                epmd_port=epmd,
+                dist_port=free_port(20000 + i * 1000, 20000 + (i + 1) * 1000),
+                start_timeout=start_timeout,
+            )
+            for i in range(nodes)
+        ]
+
+    @property
+    def urls(self) -> list[str]:
+        return [n.url for n in self.nodes]
+
+    def start(self) -> RealRabbitCluster:
+        try:
+            for node in self.nodes:
+                node.start()
+            for node in self.nodes[1:]:
+                node.ctl("stop_app")
+                node.ctl("join_cluster", self.nodes[0].name)
+                node.start_app()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for node in reversed(self.nodes):
+            node.stop()
+
+    def __enter__(self) -> RealRabbitCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _terminate(pids: list[int], timeout: float) -> None:
+    """SIGTERM, wait, then SIGKILL: only the given pids."""
+    procs = []
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            proc.send_signal(signal.SIGCONT)  # a paused node cannot handle SIGTERM
+            proc.terminate()
+            procs.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    _gone, alive = psutil.wait_procs(procs, timeout=timeout)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)
