@@ -9,6 +9,7 @@ against the whole resource name; the default exchange is written as ``amq.defaul
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 from pamqp import decode
@@ -32,8 +33,13 @@ class Permission:
     read: str = ".*"
 
     def allows(self, kind: str, name: str) -> bool:
-        pattern = getattr(self, kind)
-        return pattern != "" and re.fullmatch(pattern, name) is not None
+        return _allows(getattr(self, kind), name)
+
+
+@lru_cache(maxsize=4096)
+def _allows(pattern: str, name: str) -> bool:
+    """Permission regexes match the whole name; results are cached (hot on publish)."""
+    return pattern != "" and re.fullmatch(pattern, name) is not None
 
 
 @dataclass

@@ -62,6 +62,7 @@ class Cluster:
         self.vhosts: dict[str, VHost] = {}
         self.nodes: dict[str, Node] = {n: Node(n, self) for n in names}
         self.groups: list[frozenset[str]] | None = None  # None = no partition
+        self.alarm_count = 0  # nodes currently in a resource alarm
         self.timers = Timers()  # cluster-level timers: quorum queues, leader elections
         self.vhosts["/"] = VHost("/", self)
 
@@ -94,7 +95,8 @@ class Cluster:
 
     @property
     def alarm_active(self) -> bool:
-        return any(n.alarm_active for n in self.nodes.values())
+        """True while any node has a resource alarm (RabbitMQ alarms are cluster-wide)."""
+        return self.alarm_count > 0
 
     def next_deadline(self) -> float | None:
         deadlines = [n.timers.next_deadline() for n in self.nodes.values() if n.state != PAUSED]

@@ -296,6 +296,7 @@ class ServerConnection:
 
     def mark_confirms(self, ch: ServerChannel) -> None:
         self.confirm_channels[ch] = None
+        self.node.confirm_pending[self] = None
 
     def _flush_confirms(self) -> None:
         if self.confirm_channels:

@@ -99,6 +99,17 @@ class PublishMethod:
 
 
 _PUBLISH_INDEX = commands.Basic.Publish.index
+_ACK_INDEX = commands.Basic.Ack.index
+_ACK_BODY = struct.Struct(">QB")
+
+
+def _decode_ack(payload: bytes) -> commands.Basic.Ack:
+    """basic.ack (spec 1.8.3.13), the hottest inbound method of a consumer: decoded by hand."""
+    tag, bits = _ACK_BODY.unpack_from(payload, 4)
+    ack = commands.Basic.Ack.__new__(commands.Basic.Ack)
+    ack.delivery_tag = tag
+    ack.multiple = bool(bits & 1)
+    return ack
 
 
 def _decode_publish(payload: bytes) -> PublishMethod:
@@ -116,6 +127,8 @@ def _decode_method(channel: int, payload: bytes) -> InFrame:
     if len(payload) < 4:
         raise AMQPError.of("syntax", detail="method frame too short")
     (index,) = _METHOD_ID.unpack_from(payload)
+    if index == _ACK_INDEX and len(payload) == 13:
+        return InFrame(FRAME_METHOD, channel, method=_decode_ack(payload))
     if index == _PUBLISH_INDEX:
         try:
             return InFrame(FRAME_METHOD, channel, method=_decode_publish(payload))

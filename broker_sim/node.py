@@ -77,6 +77,7 @@ class Node:
         self._next_conn_id = 0
         self._output: dict[ServerConnection, None] = {}
         self._held: dict[ServerConnection, list[bytes]] = {}
+        self.confirm_pending: dict[ServerConnection, None] = {}
 
     # -- shared state ---------------------------------------------------------------------
 
@@ -142,7 +143,9 @@ class Node:
         self._output[conn] = None
 
     def flush_confirms(self) -> None:
-        for conn in list(self.connections.values()):
+        """Send the confirms queued during the last input (only connections that have any)."""
+        pending, self.confirm_pending = self.confirm_pending, {}
+        for conn in pending:
             if conn.confirm_channels:
                 conn._flush_confirms()
 
@@ -239,6 +242,7 @@ class Node:
             return
         before = self.cluster.alarm_active
         self.alarm_active = active
+        self.cluster.alarm_count += 1 if active else -1
         self.log_event("alarm-set" if active else "alarm-cleared", resource="memory")
         after = self.cluster.alarm_active
         if before == after:
