@@ -9,8 +9,8 @@ against the whole resource name; the default exchange is written as ``amq.defaul
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from pamqp import decode
 

@@ -27,7 +27,6 @@ from broker_sim.errors import AMQPError
 from broker_sim.framing import (
     FRAME_BODY,
     FRAME_HEADER,
-    FRAME_HEARTBEAT,
     InFrame,
     content_frames,
     deliver_method_frame,
@@ -96,11 +95,7 @@ class ServerChannel:
             self._content_frame(frame)
             return
         if frame.kind != 1:
-            if frame.kind == FRAME_HEARTBEAT:
-                raise AMQPError.of("unexpected_method", detail="heartbeat on non-zero channel")
-            raise AMQPError.of(
-                "unexpected_frame", expected="method frame", got=_frame_name(frame.kind)
-            )
+            raise AMQPError.of("unexpected_frame", expected="method frame", kind="method")
         handler = HANDLERS.get(type(frame.method))
         if handler is None:
             raise AMQPError.of(
@@ -111,13 +106,9 @@ class ServerChannel:
     def _content_frame(self, frame: InFrame) -> None:
         if self.state == AWAIT_HEADER:
             if frame.kind != FRAME_HEADER:
-                raise AMQPError.of(
-                    "unexpected_frame",
-                    expected="content header for class 60",
-                    got=_frame_name(frame.kind),
-                )
+                raise self._content_error("content header for class 60", "content header")
             if frame.method is not None:
-                raise AMQPError.of("unexpected_frame", expected="class 60", got="other class")
+                raise self._content_error("content header for class 60", "content header")
             if frame.body_size > MAX_MESSAGE_SIZE:
                 raise AMQPError(
                     406,
@@ -131,9 +122,7 @@ class ServerChannel:
                 self._finish_publish()
             return
         if frame.kind != FRAME_BODY:
-            raise AMQPError.of(
-                "unexpected_frame", expected="content body", got=_frame_name(frame.kind)
-            )
+            raise self._content_error("content body", "content body")
         self._body.append(frame.payload)
         self._received += len(frame.payload)
         if self._received > self._body_size:
@@ -144,6 +133,12 @@ class ServerChannel:
             )
         if self._received == self._body_size:
             self._finish_publish()
+
+    def _content_error(self, expected: str, kind: str) -> AMQPError:
+        """505 during content assembly names the method whose content was expected."""
+        err = AMQPError.of("unexpected_frame", expected=expected, kind=kind)
+        err.class_id, err.method_id = 60, 40
+        return err
 
     # -- basic.publish --------------------------------------------------------------------
 

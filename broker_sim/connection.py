@@ -41,6 +41,9 @@ HEADER, START_OK, TUNE_OK, OPEN_WAIT, OPEN, CLOSING, CLOSED = (
     "closing",
     "closed",
 )
+#: rabbit_reader also accepts AMQP 0-9 and the mistaken 1,1,9,1 header some clients send
+#: and answers both in 0-9-1; anything else gets the server's header and a closed socket.
+ACCEPTED_HEADERS = frozenset({PROTOCOL_HEADER, b"AMQP\x01\x01\x00\x09", b"AMQP\x01\x01\x09\x01"})
 FRAME_MIN_SIZE = 4096  # frame_max before tuning (spec 4.2.1; RabbitMQ ?FRAME_MIN_SIZE)
 HANDSHAKE_TIMEOUT = 10.0  # RabbitMQ handshake_timeout
 CLOSING_TIMEOUT = 30.0  # how long RabbitMQ waits for close-ok before dropping the socket
@@ -96,10 +99,11 @@ class ServerConnection:
         try:
             for frame in self.reader.frames():
                 self._frame(frame)
+                self.current_method = None
                 if self.reading_blocked or self.state == CLOSED or self.close_transport:
                     break
         except AMQPError as err:
-            self.hard_error(err, self.current_method)
+            self.hard_error(err, self.current_method if not err.class_id else None)
         except Exception as exc:  # a simulator bug must only cost this connection
             self.node.log_event("internal-error", conn=self.id, error=repr(exc))
             self.hard_error(AMQPError(541, f"INTERNAL_ERROR - {type(exc).__name__}: {exc}"))
@@ -133,7 +137,7 @@ class ServerConnection:
         if len(self._header) < 8:
             return b""
         header, rest = self._header[:8], self._header[8:]
-        if header != PROTOCOL_HEADER:
+        if header not in ACCEPTED_HEADERS:
             self.send_raw(PROTOCOL_HEADER)
             self._drop()
             return b""
@@ -147,7 +151,7 @@ class ServerConnection:
         self.current_method = frame.method if frame.kind == FRAME_METHOD else None
         if frame.kind == FRAME_HEARTBEAT:
             if frame.channel != 0:
-                raise AMQPError(501, "FRAME_ERROR - heartbeat frame on non-zero channel")
+                raise AMQPError.of("heartbeat_channel")
             return
         if self.state == CLOSING:
             self._closing_frame(frame)
@@ -162,12 +166,12 @@ class ServerConnection:
 
     def _connection_frame(self, frame: InFrame) -> None:
         if frame.kind != FRAME_METHOD:
-            raise AMQPError.of("unexpected_frame", expected="method frame", got="content frame")
+            raise AMQPError.of("unexpected_frame", expected="method frame", kind="method")
         key = (self.state, type(frame.method))
         transition = TRANSITIONS.get(key)
         if transition is None:
             if self.state == OPEN and type(frame.method) not in CONNECTION_METHODS:
-                raise AMQPError.of("channel_zero")
+                raise AMQPError.of("channel_zero", state="running")
             raise AMQPError.of(
                 "command_invalid", detail=f"unexpected {frame.method.name} in state {self.state}"
             )
@@ -203,8 +207,8 @@ class ServerConnection:
     def _open_channel(self, number: int, frame: InFrame) -> None:
         if frame.kind != FRAME_METHOD or not isinstance(frame.method, C.Channel.Open):
             raise AMQPError.of("channel_not_open")
-        if number > self.channel_max:
-            raise AMQPError.of("channel_max", max=self.channel_max)
+        if self.channel_max and len(self.channels) >= self.channel_max:
+            raise AMQPError.of("channel_max", count=len(self.channels), max=self.channel_max)
         self.channels[number] = ServerChannel(self, number)
         self.send_method(number, C.Channel.OpenOk())
 
@@ -238,14 +242,17 @@ class ServerConnection:
         """Send connection.close for a hard error (or any error during the handshake)."""
         if self.state in (CLOSING, CLOSED):
             return
-        if (
-            self.state in (START_OK,)
-            and err.code == 403
-            and not self.client_capability("authentication_failure_close")
+        if self.state in (HEADER, START_OK, TUNE_OK) and not (
+            err.code == 403 and self.client_capability("authentication_failure_close")
         ):
+            # rabbit_reader trusts no client before tuning is done: it closes the socket
+            # without a connection.close (a refused login is the one exception).
             self._drop()
             return
-        class_id, method_id = _ids(method)
+        if method is not None:
+            class_id, method_id = _ids(method)
+        else:
+            class_id, method_id = err.class_id, err.method_id
         self.send_method(0, C.Connection.Close(err.code, err.text[:255], class_id, method_id))
         self._enter_closing()
 

@@ -72,7 +72,12 @@ class FrameReader:
                 if len(buf) <= end:
                     break
                 if buf[end] != FRAME_END:
-                    raise AMQPError.of("bad_frame_end", frame_type=kind, marker=buf[end])
+                    raise AMQPError.of(
+                        "bad_frame_end",
+                        frame_type=kind,
+                        marker=buf[end],
+                        octets=erlang_octets(buf[pos + 7 : end]),
+                    )
                 payload = bytes(buf[pos + 7 : end])
                 pos = end + 1
                 yield _DECODERS[kind](channel, payload)
@@ -123,6 +128,18 @@ def _decode_publish(payload: bytes) -> PublishMethod:
     return PublishMethod(exchange, routing_key, bool(bits & 1), bool(bits & 2))
 
 
+def erlang_octets(data: bytes) -> str:
+    """Bytes the way RabbitMQ prints a binary in its errors: ``0,10,0,40``."""
+    return ",".join(str(b) for b in data)
+
+
+def _undecodable(payload: bytes, index: int) -> AMQPError:
+    """rabbit_binary_parser: arguments that do not parse are a FRAME_ERROR naming them."""
+    err = AMQPError.of("undecodable", octets=erlang_octets(payload[4:]))
+    err.class_id, err.method_id = index >> 16, index & 0xFFFF
+    return err
+
+
 def _decode_method(channel: int, payload: bytes) -> InFrame:
     if len(payload) < 4:
         raise AMQPError.of("syntax", detail="method frame too short")
@@ -133,15 +150,15 @@ def _decode_method(channel: int, payload: bytes) -> InFrame:
         try:
             return InFrame(FRAME_METHOD, channel, method=_decode_publish(payload))
         except (IndexError, UnicodeDecodeError):
-            raise AMQPError.of("syntax", detail="cannot decode Basic.Publish") from None
+            raise _undecodable(payload, index) from None
     cls = commands.INDEX_MAPPING.get(index)
     if cls is None:
         raise AMQPError.of("unknown_method", class_id=index >> 16, method_id=index & 0xFFFF)
     method = cls()
     try:
         method.unmarshal(payload[4:])
-    except Exception as exc:  # pamqp raises struct.error/ValueError/UnicodeError/...
-        raise AMQPError.of("syntax", detail=f"cannot decode {cls.name}: {exc}") from None
+    except Exception:  # pamqp raises struct.error/ValueError/UnicodeError/...
+        raise _undecodable(payload, index) from None
     return InFrame(FRAME_METHOD, channel, method=method)
 
 

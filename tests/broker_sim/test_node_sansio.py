@@ -21,7 +21,7 @@ def test_handshake_sequence():
 def test_wrong_protocol_header_gets_server_header_and_close():
     node, _ = make_node()
     peer = Peer(node)
-    peer.send_bytes(b"AMQP\x01\x01\x00\x09")
+    peer.send_bytes(b"AMQP\x01\x01\x08\x00")  # AMQP 0-8
     assert peer.take() == [("header", b"AMQP\x00\x00\x09\x01")]
     assert peer.closed
 
