@@ -108,7 +108,14 @@ def queue_declare(ch, m: C.Queue.Declare) -> None:
     if not m.passive:
         ch.conn.check_permission("configure", "queue", name)
     result = ch.vhost.declare_queue(
-        name, m.passive, m.durable, m.exclusive, m.auto_delete, m.arguments, ch.conn
+        name,
+        m.passive,
+        m.durable,
+        m.exclusive,
+        m.auto_delete,
+        m.arguments,
+        ch.conn,
+        server_named=not m.queue,
     )
     if result.created and m.exclusive:
         ch.conn.exclusive_queues.append(result.queue)

@@ -53,7 +53,12 @@ def _fanout(ex: Exchange, key: str, headers: dict) -> list[Binding]:
 
 def topic_matches(pattern: str, key: str) -> bool:
     """RabbitMQ topic matching: '*' is exactly one word, '#' is zero or more words."""
-    return _topic(pattern.split("."), key.split("."))
+    return _topic(_words(pattern), _words(key))
+
+
+def _words(key: str) -> list[str]:
+    """An empty routing key has no words (rabbit_exchange_type_topic)."""
+    return key.split(".") if key else []
 
 
 def _topic(pat: list[str], words: list[str]) -> bool:

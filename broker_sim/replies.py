@@ -109,7 +109,7 @@ TEXTS: dict[str, tuple[Code, str]] = {
         Code.ACCESS_REFUSED,
         "exchange name '{name}' contains reserved prefix 'amq.*'",
     ),
-    "exchange_type": (Code.COMMAND_INVALID, "invalid exchange type '{type}'"),
+    "exchange_type": (Code.COMMAND_INVALID, "unknown exchange type '{type}'"),
     "exchange_inequivalent": (
         Code.PRECONDITION_FAILED,
         "inequivalent arg '{arg}' for exchange '{name}' in vhost '{vhost}': "

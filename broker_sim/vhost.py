@@ -204,11 +204,12 @@ class VHost:
         auto_delete: bool,
         arguments: dict,
         owner: object,
+        server_named: bool = False,
     ) -> DeclareResult:
         if passive:
             q = self.usable_queue(name, owner)
             return DeclareResult(q, False)
-        if name.startswith("amq."):
+        if name.startswith("amq.") and not server_named:
             raise AMQPError.of("queue_reserved", name=name)
         arguments = dict(arguments or {})
         existing = self.queues.get(name)
