@@ -208,6 +208,7 @@ class VHost:
     ) -> DeclareResult:
         if passive:
             q = self.usable_queue(name, owner)
+            q.touch()  # a declare is a use: it restarts x-expires
             return DeclareResult(q, False)
         if name.startswith("amq.") and not server_named:
             raise AMQPError.of("queue_reserved", name=name)
@@ -216,6 +217,7 @@ class VHost:
         if existing is not None:
             self.usable_queue(name, owner)
             self._check_queue_equivalent(existing, durable, exclusive, auto_delete, arguments)
+            existing.touch()
             return DeclareResult(existing, False)
         self._validate_queue_args(name, arguments)
         queue_type = arguments.get("x-queue-type", "classic")
@@ -294,8 +296,8 @@ class VHost:
                     arg=arg,
                     name=q.name,
                     vhost=self.name,
-                    received=_describe(received),
-                    current=_describe(current),
+                    received=quoted(received),
+                    current=quoted(current),
                 )
 
     def delete_queue(self, name: str, if_unused: bool = False, if_empty: bool = False) -> int:
@@ -457,9 +459,3 @@ def _amqp_type(value: object) -> str:
     if isinstance(value, float):
         return "double"
     return type(value).__name__
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "none"
-    return f"the value '{value}' of type '{_amqp_type(value)}'"
