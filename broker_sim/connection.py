@@ -103,7 +103,9 @@ class ServerConnection:
                 if self.reading_blocked or self.state == CLOSED or self.close_transport:
                     break
         except AMQPError as err:
-            self.hard_error(err, self.current_method if not err.class_id else None)
+            # a refused login and errors naming their own method carry their own ids
+            own_ids = err.class_id or self.state == START_OK
+            self.hard_error(err, None if own_ids else self.current_method)
         except Exception as exc:  # a simulator bug must only cost this connection
             self.node.log_event("internal-error", conn=self.id, error=repr(exc))
             self.hard_error(AMQPError(541, f"INTERNAL_ERROR - {type(exc).__name__}: {exc}"))
@@ -312,9 +314,12 @@ class ServerConnection:
             self.confirm_channels.clear()
 
     def on_publish(self) -> None:
-        """A publish completed: under a resource alarm, stop reading (rabbit_reader blocked)."""
+        """A publish completed: under a resource alarm the connection is blocked — reading
+        stops and, the first time, connection.blocked goes out (rabbit_reader: a connection
+        in the ``blocking`` state becomes ``blocked`` when it publishes)."""
         if self.node.cluster.alarm_active:
             self.reading_blocked = True
+            self.node._send_blocked(self)
 
     def unblock(self) -> None:
         if self.reading_blocked:

@@ -198,8 +198,6 @@ class Node:
 
     def connection_opened(self, conn: ServerConnection) -> None:
         self.log_event("connection-open", conn=conn.id, peer=conn.peer, user=conn.user.name)
-        if self.cluster.alarm_active:
-            self._send_blocked(conn)
 
     def generate_name(self, prefix: str) -> str:
         """RabbitMQ's rabbit_guid style names (``amq.gen-``/``amq.ctag-`` + 22 chars)."""
@@ -247,17 +245,16 @@ class Node:
         after = self.cluster.alarm_active
         if before == after:
             return
+        if after:
+            return  # publishers are blocked (and told so) when they next publish
         for node in self.cluster.nodes.values():
             for conn in list(node.connections.values()):
                 if conn.state != "open":
                     continue
-                if after:
-                    node._send_blocked(conn)
-                else:
-                    if conn.blocked_sent:
-                        conn.blocked_sent = False
-                        conn.send_method(0, C.Connection.Unblocked())
-                    conn.unblock()
+                if conn.blocked_sent:
+                    conn.blocked_sent = False
+                    conn.send_method(0, C.Connection.Unblocked())
+                conn.unblock()
         self.cluster.dispatch()
 
     def _send_blocked(self, conn: ServerConnection) -> None:
