@@ -30,17 +30,22 @@ from scenarios.backends.local import RabbitMQUnavailable, RealRabbitNode  # noqa
 DEADLINE_S = 120  # no single measurement may run longer than this
 
 
-def publish(url: str, n: int, body: bytes, queue: str, confirm: bool) -> float:
+def publish(url: str, n: int, body: bytes, queue: str, confirm: bool, args=None) -> float:
     options = {"confirm_publish": True} if confirm else {}
     with kombu.Connection(url, transport_options=options) as conn:
         ch = conn.channel()
-        ch.queue_declare(queue, durable=True, auto_delete=False)
+        ch.queue_declare(queue, durable=True, auto_delete=False, arguments=args)
         ch.queue_purge(queue)
         producer = kombu.Producer(ch)
         started = time.perf_counter()
         for i in range(n):
-            producer.publish(body, routing_key=queue, delivery_mode=2, serializer=None,
-                             content_type="application/octet-stream")
+            producer.publish(
+                body,
+                routing_key=queue,
+                delivery_mode=2,
+                serializer=None,
+                content_type="application/octet-stream",
+            )
             if i % 1000 == 0 and time.perf_counter() - started > DEADLINE_S:
                 raise RuntimeError("publish exceeded the deadline")
         if not confirm:  # make sure the broker has them all before the clock stops
@@ -52,7 +57,7 @@ def publish(url: str, n: int, body: bytes, queue: str, confirm: bool) -> float:
     return n / elapsed
 
 
-def consume(url: str, n: int, queue: str, prefetch: int) -> float:
+def consume(url: str, n: int, queue: str, prefetch: int, args=None) -> float:
     with kombu.Connection(url) as conn:
         ch = conn.channel()
         ch.basic_qos(0, prefetch, False)
@@ -62,8 +67,8 @@ def consume(url: str, n: int, queue: str, prefetch: int) -> float:
             count[0] += 1
             message.ack()
 
-        consumer = kombu.Consumer(ch, [kombu.Queue(queue, durable=True, auto_delete=False)],
-                                  on_message=on_message, no_ack=False)
+        declared = kombu.Queue(queue, durable=True, auto_delete=False, queue_arguments=args)
+        consumer = kombu.Consumer(ch, [declared], on_message=on_message, no_ack=False)
         started = time.perf_counter()
         with consumer:
             while count[0] < n:
@@ -124,8 +129,10 @@ def main() -> int:
 
 
 def report(results: dict[str, dict[str, float]], args) -> None:
-    print(f"kombu {kombu.__version__} (py-amqp), {args.messages:,} x {args.size}-byte persistent "
-          f"messages, median of {args.repeat}; sim = `warren sim` in its own process")
+    print(
+        f"kombu {kombu.__version__} (py-amqp), {args.messages:,} x {args.size}-byte persistent "
+        f"messages, median of {args.repeat}; sim = `warren sim` in its own process"
+    )
     names = list(next(iter(results.values())))
     print(f"{'scenario':<32}{'sim msg/s':>12}{'real msg/s':>12}{'sim/real':>10}")
     for name in names:
