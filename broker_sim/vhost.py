@@ -119,17 +119,25 @@ class VHost:
         return ex
 
     def _check_exchange_equivalent(self, ex: Exchange, type_, durable, auto_delete, internal):
-        for arg, received, current in (
-            ("type", type_, ex.type),
-            ("durable", durable, ex.durable),
-            ("auto_delete", auto_delete, ex.auto_delete),
-            ("internal", internal, ex.internal),
-        ):
+        self._check_equivalent(
+            "exchange_inequivalent",
+            ex.name,
+            (
+                ("type", type_, ex.type),
+                ("durable", durable, ex.durable),
+                ("auto_delete", auto_delete, ex.auto_delete),
+                ("internal", internal, ex.internal),
+            ),
+        )
+
+    def _check_equivalent(self, key: str, name: str, triples) -> None:
+        """406 for the first ``(arg, received, current)`` that differs (rabbit_misc)."""
+        for arg, received, current in triples:
             if received != current:
                 raise AMQPError.of(
-                    "exchange_inequivalent",
+                    key,
                     arg=arg,
-                    name=ex.name,
+                    name=name,
                     vhost=self.name,
                     received=quoted(received),
                     current=quoted(current),
@@ -272,33 +280,17 @@ class VHost:
                 )
 
     def _check_queue_equivalent(self, q, durable, exclusive, auto_delete, arguments) -> None:
-        for arg, received, current in (
+        triples = [
             ("durable", durable, q.durable),
             ("exclusive", exclusive, q.exclusive_owner is not None),
             ("auto_delete", auto_delete, q.auto_delete),
-        ):
-            if received != current:
-                raise AMQPError.of(
-                    "queue_inequivalent",
-                    arg=arg,
-                    name=q.name,
-                    vhost=self.name,
-                    received=quoted(received),
-                    current=quoted(current),
-                )
+        ]
         for arg in EQUIVALENT_ARGS:
             received, current = arguments.get(arg), q.arguments.get(arg)
             if arg == "x-queue-type" and {received, current} <= {None, "classic"}:
                 continue
-            if received != current:
-                raise AMQPError.of(
-                    "queue_inequivalent",
-                    arg=arg,
-                    name=q.name,
-                    vhost=self.name,
-                    received=quoted(received),
-                    current=quoted(current),
-                )
+            triples.append((arg, received, current))
+        self._check_equivalent("queue_inequivalent", q.name, triples)
 
     def delete_queue(self, name: str, if_unused: bool = False, if_empty: bool = False) -> int:
         q = self.queue(name)

@@ -20,13 +20,13 @@ import socket
 import struct
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import Any
 
 from broker_sim.cluster import Cluster
 from broker_sim.node import Node, NodeConfig
+from broker_sim.urls import amqp_url
 
 LOOPBACK = "127.0.0.1"
 _LINGER_RESET = struct.pack("ii", 1, 0)
@@ -85,11 +85,7 @@ class LiveNode:
         return self.amqp_url()
 
     def amqp_url(self, user: str = "guest", password: str = "guest", vhost: str = "/") -> str:
-        quote = urllib.parse.quote
-        return (
-            f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@{self.host}:{self.port}/"
-            f"{quote(vhost, safe='')}"
-        )
+        return amqp_url(self.host, self.port, user, password, vhost)
 
     # -- loop-thread plumbing -------------------------------------------------------------
 
@@ -213,6 +209,7 @@ class SimCluster:
         self._thread: threading.Thread | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_when: float | None = None
+        self._flush_scheduled = False
 
     @property
     def urls(self) -> list[str]:
@@ -282,7 +279,15 @@ class SimCluster:
     # -- loop-thread plumbing -------------------------------------------------------------
 
     def after_io(self) -> None:
-        """Write what every node produced and re-arm the timer for the next deadline."""
+        """Schedule one flush per event-loop iteration: everything the nodes produced while
+        handling this iteration's reads goes out in one write per socket (as RabbitMQ's
+        writer process coalesces frames), then the timer is re-armed."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
         for node in self.nodes:
             node.write_output()
         self._arm_timer()

@@ -25,10 +25,11 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.parse
 from pathlib import Path
 
 import psutil
+
+from broker_sim.urls import amqp_url
 
 LOOPBACK = "127.0.0.1"
 AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
@@ -117,11 +118,7 @@ class RealRabbitNode:
         return self.amqp_url()
 
     def amqp_url(self, user: str = "guest", password: str = "guest", vhost: str = "/") -> str:
-        quote = urllib.parse.quote
-        return (
-            f"amqp://{quote(user, safe='')}:{quote(password, safe='')}@{self.host}:{self.port}/"
-            f"{quote(vhost, safe='')}"
-        )
+        return amqp_url(self.host, self.port, user, password, vhost)
 
     # -- lifecycle ------------------------------------------------------------------------
 
