@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from broker_sim.deadletter import dead_letter_properties, is_cycle
 from broker_sim.errors import AMQPError, quoted
 from broker_sim.exchanges import PREDECLARED, Binding, Exchange, freeze_args, route
-from broker_sim.message import Message, Properties, QueuedMessage
+from broker_sim.message import Message, QueuedMessage
 from broker_sim.queues import ClassicQueue
 from broker_sim.quorum import QUEUE_TYPES
 
@@ -381,64 +382,13 @@ class VHost:
     def _dead_letter_message(self, queue, message: Message, reason: str, qm) -> None:
         if queue.dlx is None or queue.dlx not in self.exchanges:
             return
-        props = _dead_letter_properties(message, queue, reason, self.now())
+        props = dead_letter_properties(message, queue, reason, self.now())
         keys = [queue.dlrk] if queue.dlrk is not None else [message.routing_key]
         for key in keys:
             dead = message.with_properties(props, queue.dlx, key)
             targets = self.route(queue.dlx, key, props.headers or {})
-            targets = [t for t in targets if not _is_cycle(t, reason, props.headers)]
+            targets = [t for t in targets if not is_cycle(t, reason, props.headers)]
             self.enqueue(targets, dead)
-
-
-def _dead_letter_properties(message: Message, queue, reason: str, now: float) -> Properties:
-    old = message.properties
-    headers = dict(old.headers or {})
-    deaths = [dict(d) for d in headers.get("x-death", [])]
-    entry = next(
-        (d for d in deaths if d.get("queue") == queue.name and d.get("reason") == reason), None
-    )
-    if entry is not None:
-        deaths.remove(entry)
-        entry["count"] = entry.get("count", 1) + 1
-        entry["time"] = _timestamp(now)
-    else:
-        entry = {
-            "count": 1,
-            "reason": reason,
-            "queue": queue.name,
-            "time": _timestamp(now),
-            "exchange": message.exchange,
-            "routing-keys": [message.routing_key],
-        }
-        if old.expiration is not None:
-            entry["original-expiration"] = old.expiration
-    deaths.insert(0, entry)
-    headers["x-death"] = deaths
-    headers.setdefault("x-first-death-reason", reason)
-    headers.setdefault("x-first-death-queue", queue.name)
-    headers.setdefault("x-first-death-exchange", message.exchange)
-    headers["x-last-death-reason"] = reason
-    headers["x-last-death-queue"] = queue.name
-    headers["x-last-death-exchange"] = message.exchange
-    fields = {k: getattr(old, k) for k in old.attributes()}
-    fields["headers"] = headers
-    fields["expiration"] = None
-    return Properties(**fields)
-
-
-def _timestamp(now: float):
-    import datetime as _dt
-
-    return _dt.datetime.fromtimestamp(int(now), tz=_dt.UTC).replace(tzinfo=None)
-
-
-def _is_cycle(target: str, reason: str, headers: dict | None) -> bool:
-    """rabbit_dead_letter:is_cycle: drop automatic cycles, allow those through a reject."""
-    deaths = (headers or {}).get("x-death", [])
-    seen = [d for d in deaths if d.get("queue") == target]
-    if not seen:
-        return False
-    return not any(d.get("reason") == "rejected" for d in deaths)
 
 
 def _amqp_type(value: object) -> str:
