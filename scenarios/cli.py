@@ -10,8 +10,10 @@ import argparse
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from broker_sim import SimCluster
+from broker_sim.drivers.proxy import ToxiproxyServer
 
 
 def _port(text: str) -> int:
@@ -50,6 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     sim.add_argument("--seed", type=int, default=None, help="seed for server-generated names")
     sim.set_defaults(func=cmd_sim)
+    proxy = sub.add_parser("proxy", help="run a Toxiproxy-compatible server (API on :8474)")
+    proxy.add_argument("--host", default="127.0.0.1", help="API address (default 127.0.0.1)")
+    proxy.add_argument("--port", type=_port, default=8474, help="API port (default 8474)")
+    proxy.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="a Toxiproxy populate file (JSON list of proxies) to load",
+    )
+    proxy.add_argument("--seed", type=int, default=None, help="seed for every toxic draw")
+    proxy.set_defaults(func=cmd_proxy)
     return parser
 
 
@@ -72,6 +85,34 @@ def cmd_sim(args: argparse.Namespace) -> int:
             pass
     finally:
         cluster.stop()
+    return 0
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    if args.config is not None and not args.config.is_file():
+        print(f"warren proxy: --config {args.config}: no such file", file=sys.stderr)
+        return 2
+    server = ToxiproxyServer(args.host, args.port, seed=args.seed, config=args.config)
+    try:
+        server.start_background()
+    except OSError as exc:
+        print(
+            f"warren proxy: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 2
+    except ValueError as exc:
+        print(f"warren proxy: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"toxiproxy API on {server.url} (seed {server.seed})", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop_background()
     return 0
 
 
