@@ -1,7 +1,9 @@
 """The ``warren`` command line.
 
 ``warren sim`` runs a standalone simulated cluster on loopback and prints one ``amqp://``
-URL per node, one per line, then stays up until Ctrl-C or SIGTERM.
+URL per node, one per line, then the ``http://`` URL of its Toxiproxy-compatible API, and
+stays up until Ctrl-C or SIGTERM. ``warren proxy`` runs a standalone Toxiproxy-compatible
+server (API on 127.0.0.1:8474 by default, as Toxiproxy).
 """
 
 from __future__ import annotations
@@ -50,7 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="first node's port (default: ephemeral; node i gets port+i)",
     )
     sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    sim.add_argument("--seed", type=int, default=None, help="seed for server-generated names")
+    sim.add_argument("--seed", type=int, default=None, help="seed for names, elections, toxics")
+    sim.add_argument(
+        "--api-port",
+        type=_port,
+        default=0,
+        help="port of the Toxiproxy-compatible API (default: ephemeral)",
+    )
     sim.set_defaults(func=cmd_sim)
     proxy = sub.add_parser("proxy", help="run a Toxiproxy-compatible server (API on :8474)")
     proxy.add_argument("--host", default="127.0.0.1", help="API address (default 127.0.0.1)")
@@ -71,7 +79,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        cluster = SimCluster(nodes=args.nodes, host=args.host, port=args.port, seed=args.seed)
+        cluster = SimCluster(
+            nodes=args.nodes, host=args.host, port=args.port, seed=args.seed, api_port=args.api_port
+        )
         cluster.start()
     except OSError as exc:
         print(
@@ -81,6 +91,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     try:
         for url in cluster.urls:
             print(url, flush=True)
+        print(cluster.api_url, flush=True)
         while not stop.wait(0.5):
             pass
     finally:

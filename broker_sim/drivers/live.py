@@ -25,6 +25,8 @@ from concurrent.futures import Future
 from typing import Any
 
 from broker_sim.cluster import Cluster
+from broker_sim.drivers.pipes import TimedPipe
+from broker_sim.drivers.sim_toxiproxy import SimToxiproxy
 from broker_sim.node import Node, NodeConfig
 from broker_sim.urls import amqp_url
 
@@ -32,26 +34,60 @@ LOOPBACK = "127.0.0.1"
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
+class ClientLink:
+    """A client socket of a node and its two toxic pipes (see sim_toxiproxy)."""
+
+    def __init__(self, live: LiveNode, conn, transport: asyncio.Transport) -> None:
+        self.live, self.conn, self.transport = live, conn, transport
+        self.up = TimedPipe(self._to_node, self._close)
+        self.down = TimedPipe(transport.write, self._close)
+        api = live.sim.toxiproxy
+        proxy = api.api.proxies.get(live.name.split("@", 1)[-1]) if api else None
+        for toxic in proxy.toxics.values() if proxy else ():
+            self.pipe(toxic.stream).add(toxic.name, toxic.new_state(api.rng))
+
+    def pipe(self, stream: str) -> TimedPipe:
+        return self.up if stream == "upstream" else self.down
+
+    def _to_node(self, data: bytes) -> None:
+        self.live.node.receive(self.conn, data)
+        self.live.sim.after_io()
+
+    def _close(self, reset: bool) -> None:
+        if reset:
+            _reset(self.transport)
+        elif not self.transport.is_closing():
+            self.transport.close()
+
+
 class _AMQPProtocol(asyncio.Protocol):
     def __init__(self, live: LiveNode) -> None:
         self.live = live
         self.conn = None
+        self.link: ClientLink | None = None
 
     def connection_made(self, transport) -> None:
         transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         peer = transport.get_extra_info("peername")
         self.conn = self.live.node.connect(f"{peer[0]}:{peer[1]}" if peer else "")
         self.live.transports[self.conn] = transport
+        self.link = self.live.links[self.conn] = ClientLink(self.live, self.conn, transport)
         if self.live.node.state == "paused":
             transport.pause_reading()
         self.live.sim.after_io()
 
     def data_received(self, data: bytes) -> None:
-        self.live.node.receive(self.conn, data)
+        self.link.up.push(data)
         self.live.sim.after_io()
+
+    def eof_received(self) -> bool:
+        self.link.up.push_close()
+        return True  # keep the socket until the pipe applies the close
 
     def connection_lost(self, exc) -> None:
         self.live.transports.pop(self.conn, None)
+        self.live.links.pop(self.conn, None)
+        self.link.up.closed = self.link.down.closed = True
         self.live.node.connection_lost(self.conn)
         self.live.sim.after_io()
 
@@ -77,6 +113,8 @@ class LiveNode:
         self.port = port
         self.server: asyncio.base_events.Server | None = None
         self.transports: dict[Any, asyncio.Transport] = {}
+        self.links: dict[Any, ClientLink] = {}
+        self.proxy_enabled = True  # the node's Toxiproxy proxy (disabled = down)
 
     # -- URLs -----------------------------------------------------------------------------
 
@@ -98,7 +136,7 @@ class LiveNode:
 
     async def sync_listener(self) -> None:
         """Open or close the listener to match the node's state."""
-        accepting = self.node.state in ("running", "paused")
+        accepting = self.node.state in ("running", "paused") and self.proxy_enabled
         if accepting and self.server is None:
             await self.listen()
         elif not accepting and self.server is not None:
@@ -116,13 +154,14 @@ class LiveNode:
             transport = self.transports.get(conn)
             if transport is None or transport.is_closing():
                 continue
-            if action == "reset":
+            link = self.links.get(conn)
+            if action == "reset":  # a crash resets at once, whatever the toxics hold
                 _reset(transport)
                 continue
             if data:
-                transport.write(data)
+                link.down.push(data) if link else transport.write(data)
             if action == "close":
-                transport.close()
+                link.down.push_close() if link else transport.close()
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return self.sim.call(fn, *args, **kwargs)
@@ -188,6 +227,7 @@ class SimCluster:
         seed: int | None = None,
         config: NodeConfig | None = None,
         election_timeout: float = 1.0,
+        api_port: int | None = 0,
     ) -> None:
         if not isinstance(nodes, int) or nodes < 1:
             raise ValueError(f"nodes must be an integer >= 1, got {nodes!r}")
@@ -210,10 +250,20 @@ class SimCluster:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_when: float | None = None
         self._flush_scheduled = False
+        self.toxiproxy = (
+            SimToxiproxy(self, host, api_port, seed=self.seed ^ 0x70C1C)
+            if api_port is not None
+            else None
+        )
 
     @property
     def urls(self) -> list[str]:
         return [n.url for n in self.nodes]
+
+    @property
+    def api_url(self) -> str | None:
+        """The Toxiproxy-compatible API for this cluster's client links (one proxy a node)."""
+        return self.toxiproxy.url if self.toxiproxy is not None else None
 
     @property
     def events(self):
@@ -241,6 +291,9 @@ class SimCluster:
         try:
             for node in self.nodes:
                 loop.run_until_complete(node.listen())
+            if self.toxiproxy is not None:
+                self.toxiproxy.install_nodes()
+                loop.run_until_complete(self.toxiproxy.serve())
         except BaseException as exc:  # a port in use, for example
             loop.run_until_complete(self._close_all())
             ready.set_exception(exc)
@@ -254,6 +307,8 @@ class SimCluster:
             loop.close()
 
     async def _close_all(self) -> None:
+        if self.toxiproxy is not None:
+            self.toxiproxy.shutdown()
         for node in self.nodes:
             if node.server is not None:
                 node.server.close()
