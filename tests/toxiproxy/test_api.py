@@ -2,67 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
-import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 import toxiproxy
 from toxiproxy.api import APIConsumer
 
 from broker_sim.drivers.proxy import ToxiproxyServer
+from tests.toxiproxy.support import call, roundtrip
 
 
 @pytest.fixture
 def server():
     with ToxiproxyServer(port=0, seed=5) as srv:
         yield srv
-
-
-@pytest.fixture
-def echo():
-    """An upstream that echoes everything back."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve():
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=_echo, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join(timeout=2)
-    listener.close()
-
-
-def _echo(conn: socket.socket) -> None:
-    with conn, contextlib.suppress(OSError):
-        while data := conn.recv(65536):
-            conn.sendall(data)
-
-
-def call(server, method: str, path: str, body=None, headers=None):
-    data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
-    request = urllib.request.Request(
-        server.url + path, data=data, method=method, headers=headers or {}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            raw = response.read()
-            return response.status, dict(response.headers), raw
-    except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
 
 
 def test_toxiproxy_python_drives_the_server(server, echo):
@@ -176,18 +131,6 @@ def test_duplicates_browsers_and_busy_ports(server, echo):
 def proxied(server, echo, name="p") -> int:
     _, _, raw = call(server, "POST", "/proxies", {"name": name, "upstream": f"127.0.0.1:{echo}"})
     return int(json.loads(raw)["listen"].rsplit(":", 1)[1])
-
-
-def roundtrip(port: int, payload: bytes, timeout: float = 5) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(payload)
-        got = b""
-        while len(got) < len(payload):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            got += chunk
-        return got
 
 
 def test_bytes_pass_intact_including_a_megabyte(server, echo):
