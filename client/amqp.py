@@ -1,0 +1,366 @@
+"""A blocking AMQP 0-9-1 connection and channels on the sans-IO :class:`ClientProtocol`,
+where every wait is bounded (py-amqp's Connection/Channel, without its unbounded waits).
+
+``drain_events(timeout)`` returns or raises within ``timeout`` whatever arrives meanwhile,
+sends heartbeats when they are due and declares the connection dead after two silent
+heartbeat intervals (then it is torn down at once: nobody waits for a close-ok from a peer
+that will never answer). RPCs and ``close`` take timeouts too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+from pamqp import commands as C
+
+from client.errors import AMQPError, ConnectionForced, RecoverableConnectionError
+from client.protocol import (
+    Blocked,
+    ChannelClosed,
+    ClientProtocol,
+    Closed,
+    ContentEvent,
+    MethodEvent,
+    Opened,
+    Unblocked,
+)
+from client.transport import SocketTransport
+
+DEFAULT_RPC_TIMEOUT = 30.0
+
+
+class AMQPConnection:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        userid: str = "guest",
+        password: str = "guest",
+        virtual_host: str = "/",
+        heartbeat: int = 0,
+        connect_timeout: float = 5.0,
+        login_method: str = "PLAIN",
+        ssl: bool | dict = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.host, self.port = host, port
+        self.clock = clock
+        self.proto = ClientProtocol(
+            userid,
+            password,
+            virtual_host,
+            heartbeat=heartbeat,
+            clock=clock,
+            login_method=login_method,
+        )
+        self.connect_timeout = connect_timeout
+        self.ssl = ssl
+        self.transport: SocketTransport | None = None
+        self.channels: dict[int, Channel] = {}
+        self.server_properties: dict = {}
+        self.blocked: str | None = None
+        self.on_blocked: Callable[[str], None] | None = None
+        self.on_unblocked: Callable[[], None] | None = None
+        self._next_channel = 1
+        self.error: AMQPError | OSError | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def connect(self) -> AMQPConnection:
+        """TCP connect and handshake, both within ``connect_timeout`` in all."""
+        deadline = self.clock() + self.connect_timeout
+        self.transport = SocketTransport(self.host, self.port, self.connect_timeout, self.ssl)
+        self.proto.initiate()
+        self._flush()
+        while self.proto.state != "open":
+            if self.clock() >= deadline:
+                self.transport.abort()
+                raise TimeoutError(
+                    f"AMQP handshake with {self.host}:{self.port} not done within "
+                    f"{self.connect_timeout} s (state {self.proto.state})"
+                )
+            self._read(deadline - self.clock())
+        return self
+
+    @property
+    def connected(self) -> bool:
+        return self.transport is not None and self.proto.state == "open" and self.error is None
+
+    def channel(self, number: int | None = None, timeout: float = DEFAULT_RPC_TIMEOUT) -> Channel:
+        if number is None:
+            number = self._next_channel
+            self._next_channel += 1
+        channel = Channel(self, number)
+        self.channels[number] = channel
+        channel.rpc(C.Channel.Open(), C.Channel.OpenOk, timeout)
+        return channel
+
+    def close(self, timeout: float = 5.0) -> None:
+        """connection.close, waiting at most ``timeout`` for close-ok, then the socket goes."""
+        if self.transport is None:
+            return
+        try:
+            if self.connected:
+                self.proto.close()
+                self._flush()
+                deadline = self.clock() + timeout
+                while self.proto.state == "closing" and self.clock() < deadline:
+                    self._read(deadline - self.clock())
+        except (OSError, AMQPError):
+            pass
+        finally:
+            self.collect()
+
+    def collect(self) -> None:
+        """Drop the connection without any handshake (the peer may be dead)."""
+        if self.transport is not None:
+            self.transport.abort()
+            self.transport = None
+
+    # -- I/O --------------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        data = self.proto.data_to_send()
+        if data and self.transport is not None:
+            try:
+                self.transport.send(data)
+            except OSError as exc:
+                self._fail(exc)
+
+    def _fail(self, exc: AMQPError | OSError) -> None:
+        self.error = exc
+        self.collect()
+        raise exc
+
+    def _read(self, timeout: float) -> None:
+        if self.transport is None:
+            raise self.error or RecoverableConnectionError("connection is closed")
+        try:
+            data = self.transport.recv(timeout)
+        except OSError as exc:
+            self._fail(exc)
+        if data == b"":
+            self._fail(ConnectionResetError(f"{self.host}:{self.port} closed the connection"))
+        if data:
+            for event in self.proto.receive(data):
+                self._dispatch(event)
+            self._flush()
+
+    def _dispatch(self, event) -> None:
+        if isinstance(event, (MethodEvent, ContentEvent)):
+            channel = self.channels.get(event.channel)
+            if channel is not None:
+                channel.incoming.append(event)
+        elif isinstance(event, ChannelClosed):
+            channel = self.channels.pop(event.channel, None)
+            if channel is not None:
+                channel.error = event.error
+        elif isinstance(event, Opened):
+            self.server_properties = event.server_properties
+        elif isinstance(event, Closed):
+            if event.error is not None:
+                self._flush()
+                self._fail(event.error)
+        elif isinstance(event, Blocked):
+            self.blocked = event.reason
+            if self.on_blocked:
+                self.on_blocked(event.reason)
+        elif isinstance(event, Unblocked):
+            self.blocked = None
+            if self.on_unblocked:
+                self.on_unblocked()
+
+    def _tick_heartbeats(self) -> None:
+        if self.proto.dead():
+            self._fail(ConnectionForced("Too many heartbeats missed", None, 320))
+        if self.proto.heartbeat_due():
+            self.proto.send_heartbeat()
+            self._flush()
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float) -> bool:
+        """Read until ``ready()`` or ``timeout``; heartbeats are kept meanwhile."""
+        deadline = self.clock() + timeout
+        while not ready():
+            self._tick_heartbeats()
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return False
+            step = remaining
+            if self.proto.heartbeat:
+                step = min(step, self.proto.heartbeat / 4)
+            self._read(step)
+        return True
+
+    def drain_events(self, timeout: float) -> bool:
+        """Deliver pending consumer messages; return True if any were, within ``timeout``."""
+
+        def pending() -> bool:
+            return any(ch.has_deliveries() for ch in self.channels.values())
+
+        self.wait_until(pending, timeout)
+        delivered = False
+        for channel in list(self.channels.values()):
+            delivered |= channel.dispatch_deliveries()
+        return delivered
+
+
+class Channel:
+    def __init__(self, connection: AMQPConnection, number: int) -> None:
+        self.connection, self.number = connection, number
+        self.incoming: deque = deque()
+        self.error: AMQPError | None = None
+        self.consumers: dict[str, Callable] = {}
+        self.confirm_mode = False
+        self.next_publish = 1
+        self.unconfirmed: dict[int, None] = {}
+        self.nacked: set[int] = set()
+        self.returned: list[ContentEvent] = []
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def rpc(self, method, reply, timeout: float = DEFAULT_RPC_TIMEOUT):
+        """Send ``method``; wait at most ``timeout`` for a reply of class ``reply``."""
+        self._check()
+        self.connection.proto.send_method(self.number, method)
+        self.connection._flush()
+        found: list = []
+
+        def ready() -> bool:
+            if self.error is not None:
+                return True
+            for event in list(self.incoming):
+                if isinstance(event, MethodEvent) and isinstance(event.method, reply):
+                    self.incoming.remove(event)
+                    found.append(event.method)
+                    return True
+                self._absorb(event)
+            return False
+
+        if not self.connection.wait_until(ready, timeout):
+            raise TimeoutError(f"no {reply.__name__} within {timeout} s")
+        self._check()
+        return found[0]
+
+    def _absorb(self, event) -> None:
+        """Handle confirms and returns that arrive while waiting for something else."""
+        if isinstance(event, MethodEvent) and isinstance(event.method, (C.Basic.Ack, C.Basic.Nack)):
+            self.incoming.remove(event)
+            m = event.method
+            tags = (
+                [t for t in self.unconfirmed if t <= m.delivery_tag]
+                if m.multiple
+                else [m.delivery_tag]
+            )
+            for tag in tags:
+                self.unconfirmed.pop(tag, None)
+                if isinstance(m, C.Basic.Nack):
+                    self.nacked.add(tag)
+        elif isinstance(event, ContentEvent) and isinstance(event.method, C.Basic.Return):
+            self.incoming.remove(event)
+            self.returned.append(event)
+
+    # -- basic ------------------------------------------------------------------------------
+
+    def confirm_select(self, timeout: float = DEFAULT_RPC_TIMEOUT) -> None:
+        self.rpc(C.Confirm.Select(), C.Confirm.SelectOk, timeout)
+        self.confirm_mode = True
+
+    def basic_publish(
+        self,
+        body: bytes,
+        exchange: str = "",
+        routing_key: str = "",
+        properties: C.Basic.Properties | None = None,
+        mandatory: bool = False,
+    ) -> int | None:
+        self._check()
+        self.connection.proto.send_content(
+            self.number,
+            C.Basic.Publish(exchange=exchange, routing_key=routing_key, mandatory=mandatory),
+            properties or C.Basic.Properties(),
+            body,
+        )
+        self.connection._flush()
+        if not self.confirm_mode:
+            return None
+        tag = self.next_publish
+        self.next_publish += 1
+        self.unconfirmed[tag] = None
+        return tag
+
+    def wait_for_confirms(self, timeout: float) -> bool:
+        """True when every publish so far is confirmed (acked or nacked) within ``timeout``."""
+
+        def done() -> bool:
+            for event in list(self.incoming):
+                self._absorb(event)
+            return not self.unconfirmed or self.error is not None
+
+        ok = self.connection.wait_until(done, timeout)
+        self._check()
+        return ok
+
+    def basic_get(self, queue: str, no_ack: bool = False, timeout: float = DEFAULT_RPC_TIMEOUT):
+        self._check()
+        self.connection.proto.send_method(self.number, C.Basic.Get(queue=queue, no_ack=no_ack))
+        self.connection._flush()
+        found: list = []
+
+        def ready() -> bool:
+            for event in list(self.incoming):
+                if isinstance(event, ContentEvent) and isinstance(event.method, C.Basic.GetOk):
+                    self.incoming.remove(event)
+                    found.append(event)
+                    return True
+                if isinstance(event, MethodEvent) and isinstance(event.method, C.Basic.GetEmpty):
+                    self.incoming.remove(event)
+                    found.append(None)
+                    return True
+                self._absorb(event)
+            return self.error is not None
+
+        if not self.connection.wait_until(ready, timeout):
+            raise TimeoutError(f"no basic.get answer within {timeout} s")
+        self._check()
+        return found[0]
+
+    def basic_consume(
+        self,
+        queue: str,
+        callback: Callable[[ContentEvent], None],
+        no_ack: bool = False,
+        consumer_tag: str = "",
+        timeout: float = DEFAULT_RPC_TIMEOUT,
+    ) -> str:
+        ok = self.rpc(
+            C.Basic.Consume(queue=queue, consumer_tag=consumer_tag, no_ack=no_ack),
+            C.Basic.ConsumeOk,
+            timeout,
+        )
+        self.consumers[ok.consumer_tag] = callback
+        return ok.consumer_tag
+
+    def basic_ack(self, delivery_tag: int, multiple: bool = False) -> None:
+        self.connection.proto.send_method(self.number, C.Basic.Ack(delivery_tag, multiple))
+        self.connection._flush()
+
+    def has_deliveries(self) -> bool:
+        return any(
+            isinstance(e, ContentEvent) and isinstance(e.method, C.Basic.Deliver)
+            for e in self.incoming
+        )
+
+    def dispatch_deliveries(self) -> bool:
+        delivered = False
+        for event in list(self.incoming):
+            if isinstance(event, ContentEvent) and isinstance(event.method, C.Basic.Deliver):
+                self.incoming.remove(event)
+                callback = self.consumers.get(event.method.consumer_tag)
+                if callback is not None:
+                    callback(event)
+                    delivered = True
+        return delivered
