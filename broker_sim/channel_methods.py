@@ -215,7 +215,9 @@ def basic_cancel(ch, m: C.Basic.Cancel) -> None:
 
 def basic_get(ch, m: C.Basic.Get) -> None:
     q = _queue(ch, m.queue, "read")
-    qm = q.get()
+    # A quorum queue without a leader serves nothing (RabbitMQ's get would wait, then time
+    # out); the simulation answers get-empty at once.
+    qm = q.get() if q.available() else None
     if qm is None:
         ch.send(C.Basic.GetEmpty())
         return

@@ -1,6 +1,21 @@
-"""Warren's bundled AMQP 0-9-1 failover client (kombu's API, done right) — in progress.
+"""Warren's bundled AMQP 0-9-1 failover client: kombu's API, done right (issue 5, in
+progress: ``Connection`` with failover, ``ensure`` and recovery, ``Producer``, ``Consumer``,
+``Exchange``, ``Queue``; pools, SimpleQueue, ConsumerMixin and eventloop come next).
 
-Built so far (issue 5): validated broker URL lists (:mod:`client.url`), retry schedules,
-budgets and failover strategies (:mod:`client.retry`), and kombu/py-amqp-compatible
-exceptions (:mod:`client.errors`). The connection, producer and consumer come next.
+Usage is kombu's: ``from client import Connection, Producer, Consumer, Exchange, Queue``.
 """
+
+from client.connection import BrokerConnection, Connection
+from client.entity import Exchange, Queue
+from client.errors import OperationalError
+from client.messaging import Consumer, Producer
+
+__all__ = [
+    "BrokerConnection",
+    "Connection",
+    "Consumer",
+    "Exchange",
+    "OperationalError",
+    "Producer",
+    "Queue",
+]

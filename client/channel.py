@@ -1,0 +1,224 @@
+"""Channels that survive reconnects (RabbitMQ Java client's automatic recovery; aio-pika's
+robust channel).
+
+Theory of operation. A :class:`RecoverableChannel` is what applications hold; underneath
+is a low-level :class:`client.amqp.Channel` of the current connection. After a reconnect,
+:meth:`rebind` opens a new low-level channel, bumps the *generation* (fencing delivery tags
+from before: acks of stale messages are dropped, not sent), and restores prefetch, confirm
+mode and the consumers, re-registered with their callbacks. Declarations go through the
+connection's :class:`Topology`, which records them (exchanges, queues, bindings, in order;
+server-named queues renamed on replay) so the connection can replay them first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pamqp import commands as C
+
+from client.message import Message, accept_content_types
+
+
+@dataclass
+class ConsumerRecord:
+    queue: str
+    callback: object
+    no_ack: bool
+    accept: set[str] | None
+
+
+class RecoverableChannel:
+    def __init__(self, connection) -> None:
+        self.connection = connection
+        self.low = None
+        self.generation = 0
+        self.prefetch: tuple[int, bool] | None = None
+        self.confirm = False
+        self.consumers: dict[str, ConsumerRecord] = {}
+        self.closed = False
+
+    # -- recovery ---------------------------------------------------------------------------
+
+    def rebind(self, amqp, renames: dict[str, str] | None = None) -> None:
+        """Open on ``amqp`` (a new connection) and restore this channel's state; consumers
+        of server-named queues follow the queues' new names."""
+        self.low = amqp.channel()
+        self.generation += 1
+        if self.prefetch is not None:
+            count, global_ = self.prefetch
+            self.low.rpc(C.Basic.Qos(prefetch_count=count, global_=global_), C.Basic.QosOk)
+        if self.confirm:
+            self.low.confirm_select()
+        records, self.consumers = self.consumers, {}
+        for tag, record in records.items():
+            record.queue = (renames or {}).get(record.queue, record.queue)
+            self._start_consumer(record, tag)
+
+    def _ready(self):
+        if self.closed:
+            raise RuntimeError("channel is closed")
+        if self.low is None or self.low.error is not None or not self.connection.connected:
+            self.connection.revive_channel(self)
+        return self.low
+
+    # -- declarations (recorded for replay) ----------------------------------------------------
+
+    def declare_exchange(self, exchange, passive: bool) -> None:
+        self._ready().rpc(exchange.method(passive), C.Exchange.DeclareOk)
+        if not passive:
+            self.connection.topology.record("exchange", exchange.name, exchange)
+
+    def declare_queue(self, queue, passive: bool) -> str:
+        server_named = queue.name == ""
+        ok = self._ready().rpc(queue.method(passive), C.Queue.DeclareOk)
+        if not passive:
+            recorded = queue.bind(None)
+            recorded.server_named = server_named
+            self.connection.topology.record("queue", ok.queue, recorded)
+        return ok.queue
+
+    def queue_declare_ok(self, queue, passive: bool):
+        return self._ready().rpc(queue.method(passive), C.Queue.DeclareOk)
+
+    def bind_queue(self, queue) -> None:
+        method = C.Queue.Bind(
+            queue=queue.name,
+            exchange=queue.exchange.name,
+            routing_key=queue.routing_key,
+            arguments=queue.binding_arguments,
+        )
+        self._ready().rpc(method, C.Queue.BindOk)
+        key = (queue.name, queue.exchange.name, queue.routing_key)
+        self.connection.topology.record("binding", key, method)
+
+    def purge_queue(self, name: str) -> int:
+        return self._ready().rpc(C.Queue.Purge(queue=name), C.Queue.PurgeOk).message_count
+
+    def delete_queue(self, name: str, if_unused: bool = False, if_empty: bool = False) -> int:
+        ok = self._ready().rpc(
+            C.Queue.Delete(queue=name, if_unused=if_unused, if_empty=if_empty), C.Queue.DeleteOk
+        )
+        self.connection.topology.forget_queue(name)
+        return ok.message_count
+
+    # -- basic ----------------------------------------------------------------------------------
+
+    def basic_qos(
+        self, prefetch_size: int = 0, prefetch_count: int = 0, a_global: bool = False
+    ) -> None:
+        self.prefetch = (prefetch_count, a_global)
+        self._ready().rpc(
+            C.Basic.Qos(prefetch_count=prefetch_count, global_=a_global), C.Basic.QosOk
+        )
+
+    def confirm_select(self) -> None:
+        self.confirm = True
+        self._ready().confirm_select()
+
+    def publish(
+        self,
+        body: bytes,
+        exchange: str,
+        routing_key: str,
+        properties,
+        mandatory: bool = False,
+        confirm_timeout: float | None = None,
+    ) -> None:
+        low = self._ready()
+        low.basic_publish(body, exchange, routing_key, properties, mandatory)
+        if (
+            self.confirm
+            and confirm_timeout is not None
+            and not low.wait_for_confirms(confirm_timeout)
+        ):
+            raise TimeoutError(f"publish not confirmed within {confirm_timeout} s")
+
+    def get_message(self, queue: str, no_ack: bool, accept=None) -> Message | None:
+        event = self._ready().basic_get(queue, no_ack=no_ack)
+        return None if event is None else Message(self, event, accept_content_types(accept))
+
+    def consume(
+        self, queue: str, callback, no_ack: bool = False, accept=None, consumer_tag: str = ""
+    ) -> str:
+        record = ConsumerRecord(queue, callback, no_ack, accept_content_types(accept))
+        return self._start_consumer(record, consumer_tag)
+
+    def _start_consumer(self, record: ConsumerRecord, tag: str) -> str:
+        def deliver(event, record=record):
+            record.callback(Message(self, event, record.accept))
+
+        tag = self._ready().basic_consume(
+            record.queue, deliver, no_ack=record.no_ack, consumer_tag=tag
+        )
+        self.consumers[tag] = record
+        return tag
+
+    def cancel(self, tag: str) -> None:
+        if self.consumers.pop(tag, None) is not None and self.low and self.low.error is None:
+            self.low.rpc(C.Basic.Cancel(consumer_tag=tag), C.Basic.CancelOk)
+            self.low.consumers.pop(tag, None)
+
+    def basic_ack(self, delivery_tag: int, multiple: bool = False) -> None:
+        self._ready().basic_ack(delivery_tag, multiple)
+
+    def basic_reject(self, delivery_tag: int, requeue: bool = False) -> None:
+        low = self._ready()
+        low.connection.proto.send_method(low.number, C.Basic.Reject(delivery_tag, requeue))
+        low.connection._flush()
+
+    def close(self) -> None:
+        if not self.closed and self.low is not None and self.connection.connected:
+            try:
+                self.low.rpc(
+                    C.Channel.Close(200, "Normal shutdown", 0, 0), C.Channel.CloseOk, timeout=5
+                )
+            except (OSError, TimeoutError):
+                pass
+        self.closed = True
+        self.connection.forget_channel(self)
+
+    def __enter__(self) -> RecoverableChannel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Topology:
+    """Declarations recorded in order, replayed after a reconnect (Java client's recovery)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple, object] = {}
+
+    def record(self, kind: str, key, entity) -> None:
+        self.entries.setdefault((kind, key), entity)
+
+    def forget_queue(self, name: str) -> None:
+        for key in [k for k in self.entries if k[0] == "queue" and k[1] == name]:
+            del self.entries[key]
+        for key in [k for k in self.entries if k[0] == "binding" and k[1][0] == name]:
+            del self.entries[key]
+
+    def replay(self, low) -> dict[str, str]:
+        """Re-declare everything on ``low``; returns renames of server-named queues."""
+        renames: dict[str, str] = {}
+        for (kind, key), entity in list(self.entries.items()):
+            if kind == "exchange":
+                low.rpc(entity.method(), C.Exchange.DeclareOk)
+            elif kind == "queue":
+                if getattr(entity, "server_named", False):
+                    entity.name = ""  # ask for a fresh name, as the Java client does
+                ok = low.rpc(entity.method(), C.Queue.DeclareOk)
+                if ok.queue != key:
+                    renames[key] = ok.queue
+                entity.name = ok.queue
+            else:
+                method = entity
+                method.queue = renames.get(method.queue, method.queue)
+                low.rpc(method, C.Queue.BindOk)
+        if renames:  # later replays start from the current names
+            self.entries = {
+                (kind, renames.get(key, key) if kind == "queue" else key): entity
+                for (kind, key), entity in self.entries.items()
+            }
+        return renames
