@@ -1,6 +1,7 @@
 """Warren's bundled AMQP 0-9-1 failover client: kombu's API, done right (issue 5, in
 progress: ``Connection`` with failover, ``ensure`` and recovery, ``Producer``, ``Consumer``,
-``Exchange``, ``Queue``; pools, SimpleQueue, ConsumerMixin and eventloop come next).
+``Exchange``, ``Queue``, ``SimpleQueue``/``SimpleBuffer``, ``mixins.ConsumerMixin``,
+``common.eventloop``, ``pools``, ``utils.url.parse_url``).
 
 Usage is kombu's: ``from client import Connection, Producer, Consumer, Exchange, Queue``.
 """

@@ -29,7 +29,7 @@ from client.errors import (
     ConfigurationError,
     OperationalError,
 )
-from client.retry import LinearBackoff, RetryBudget, check_not_busy, sleep
+from client.retry import FAILOVER_STRATEGIES, LinearBackoff, RetryBudget, check_not_busy, sleep
 from client.retry import failover_strategy as strategy_for
 from client.url import HostSpec, parse_hosts
 
@@ -347,6 +347,42 @@ class Connection:
 
     # -- kombu helpers --------------------------------------------------------------------------
 
+    def Pool(self, limit: int | None = None, preload: int | None = None):  # noqa: N802
+        from client.pools import ConnectionPool
+
+        return ConnectionPool(self, limit)
+
+    def ChannelPool(self, limit: int | None = None, preload: int | None = None):  # noqa: N802
+        from client.pools import ChannelPool
+
+        return ChannelPool(self, limit)
+
+    def SimpleQueue(
+        self,
+        name: str,
+        no_ack=None,
+        queue_opts=None,
+        exchange_opts=None,  # noqa: N802
+        channel=None,
+        **kwargs,
+    ):
+        from client.simple import SimpleQueue
+
+        return SimpleQueue(self, name, no_ack, queue_opts, exchange_opts, **kwargs)
+
+    def SimpleBuffer(
+        self,
+        name: str,
+        no_ack=None,
+        queue_opts=None,
+        exchange_opts=None,  # noqa: N802
+        channel=None,
+        **kwargs,
+    ):
+        from client.simple import SimpleBuffer
+
+        return SimpleBuffer(self, name, no_ack, queue_opts, exchange_opts, **kwargs)
+
     def Producer(self, channel=None, *args, **kwargs):  # noqa: N802 (kombu's name)
         from client.messaging import Producer
 
@@ -359,3 +395,5 @@ class Connection:
 
 
 BrokerConnection = Connection
+#: kombu.connection.failover_strategies
+failover_strategies = dict(FAILOVER_STRATEGIES)

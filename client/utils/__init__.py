@@ -1,0 +1,1 @@
+"""kombu.utils equivalents."""
