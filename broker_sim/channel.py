@@ -305,6 +305,18 @@ class ServerChannel:
                     queue.settle(qm)
                     self.vhost.dead_letter(queue, qm, "rejected")
 
+    def release_queue(self, queue: ClassicQueue) -> None:
+        """The queue gave up on this channel (its node is down or cut off): unacked
+        deliveries from that queue go back to it, marked redelivered."""
+        tags = [tag for tag, u in self.unacked.items() if u.queue is queue]
+        if tags:
+            taken = [self.unacked.pop(tag) for tag in tags]
+            for u in taken:
+                self.global_unacked -= 1
+                if u.consumer is not None:
+                    u.consumer.unacked -= 1
+            self._reject(taken, requeue=True)
+
     def requeue_all(self) -> None:
         """Channel closing or basic.recover: every unacked delivery goes back."""
         if self.unacked:

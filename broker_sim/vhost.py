@@ -364,14 +364,22 @@ class VHost:
                 self.delete_queue(q.name)
 
     def topology_changed(self) -> None:
-        """Nodes or links changed: elect leaders, cancel consumers cut off from their queue."""
+        """Nodes or links changed: elect leaders; consumers cut off from their queue's node
+        are dropped and their unacked deliveries return to the queue (what RabbitMQ does
+        once it sees the consumer's node down; the simulation does it at once)."""
         for q in list(self.queues.values()):
             q.topology_changed()
-            if q.kind == "classic":
-                for consumer in list(q.consumers):
-                    if not self.cluster.reachable(consumer.channel.conn.node.name, q.node):
-                        q.consumers.remove(consumer)
-                        consumer.channel.server_cancel(consumer)
+            serving = q.serving_node
+            for consumer in list(q.consumers):
+                node = consumer.channel.conn.node.name
+                if serving is None or self.cluster.reachable(node, serving):
+                    continue
+                if q.kind == "quorum" and not self.cluster.nodes[node].running:
+                    q.consumers.remove(consumer)
+                    consumer.channel.release_queue(q)
+                elif q.kind == "classic":
+                    q.consumers.remove(consumer)
+                    consumer.channel.server_cancel(consumer)
             self.dirty[q] = None
 
     # -- dead-lettering (rabbit_dead_letter.erl, 3.13+ x-death layout) ---------------------

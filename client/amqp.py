@@ -217,6 +217,7 @@ class Channel:
         self.unconfirmed: dict[int, None] = {}
         self.nacked: set[int] = set()
         self.returned: list[ContentEvent] = []
+        self.on_cancel: Callable[[str], None] | None = None  # server-sent basic.cancel
 
     def _check(self) -> None:
         if self.error is not None:
@@ -262,6 +263,12 @@ class Channel:
         elif isinstance(event, ContentEvent) and isinstance(event.method, C.Basic.Return):
             self.incoming.remove(event)
             self.returned.append(event)
+        elif isinstance(event, MethodEvent) and isinstance(event.method, C.Basic.Cancel):
+            self.incoming.remove(event)  # the broker cancelled a consumer (queue gone)
+            tag = event.method.consumer_tag
+            self.consumers.pop(tag, None)
+            if self.on_cancel is not None:
+                self.on_cancel(tag)
 
     # -- basic ------------------------------------------------------------------------------
 
@@ -349,6 +356,9 @@ class Channel:
         self.connection._flush()
 
     def has_deliveries(self) -> bool:
+        for event in list(self.incoming):
+            if not isinstance(event.method, C.Basic.Deliver):
+                self._absorb(event)
         return any(
             isinstance(e, ContentEvent) and isinstance(e.method, C.Basic.Deliver)
             for e in self.incoming

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from pamqp import commands as C
 
+from client.errors import AMQPError
 from client.message import Message, accept_content_types
 
 
@@ -35,6 +36,7 @@ class RecoverableChannel:
         self.prefetch: tuple[int, bool] | None = None
         self.confirm = False
         self.consumers: dict[str, ConsumerRecord] = {}
+        self.cancelled: dict[str, ConsumerRecord] = {}  # by the server; re-registered later
         self.closed = False
 
     # -- recovery ---------------------------------------------------------------------------
@@ -43,6 +45,7 @@ class RecoverableChannel:
         """Open on ``amqp`` (a new connection) and restore this channel's state; consumers
         of server-named queues follow the queues' new names."""
         self.low = amqp.channel()
+        self.low.on_cancel = self._server_cancelled
         self.generation += 1
         if self.prefetch is not None:
             count, global_ = self.prefetch
@@ -53,6 +56,33 @@ class RecoverableChannel:
         for tag, record in records.items():
             record.queue = (renames or {}).get(record.queue, record.queue)
             self._start_consumer(record, tag)
+
+    def _server_cancelled(self, tag: str) -> None:
+        record = self.consumers.pop(tag, None)
+        if record is not None:
+            self.cancelled[tag] = record
+            self.connection.notify("consumer_cancelled", tag, record.queue)
+
+    def retry_cancelled(self) -> None:
+        """Re-register consumers the broker cancelled, once their queue is back. A passive
+        declare on a throwaway channel checks first, so a missing queue (404) never closes
+        this channel."""
+        if not self.cancelled or self.low is None or self.low.error is not None:
+            return
+        amqp = self.low.connection
+        for tag, record in list(self.cancelled.items()):
+            probe = amqp.channel()
+            try:
+                probe.rpc(
+                    C.Queue.Declare(queue=record.queue, passive=True), C.Queue.DeclareOk, timeout=5
+                )
+            except (AMQPError, TimeoutError):  # a 404 closes only the probe channel
+                amqp.channels.pop(probe.number, None)
+                continue
+            _close_quietly(probe)
+            del self.cancelled[tag]
+            self._start_consumer(record, tag)
+            self.connection.notify("consumer_recovered", tag, record.queue)
 
     def _ready(self):
         if self.closed:
@@ -222,3 +252,11 @@ class Topology:
                 for (kind, key), entity in self.entries.items()
             }
         return renames
+
+
+def _close_quietly(channel) -> None:
+    try:
+        channel.rpc(C.Channel.Close(200, "probe done", 0, 0), C.Channel.CloseOk, timeout=2)
+    except (AMQPError, TimeoutError, OSError):
+        pass
+    channel.connection.channels.pop(channel.number, None)

@@ -18,6 +18,7 @@ Where kombu is wrong, this is right (each point has a test in tests/client):
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from client.amqp import AMQPConnection
@@ -32,6 +33,18 @@ from client.errors import (
 from client.retry import FAILOVER_STRATEGIES, LinearBackoff, RetryBudget, check_not_busy, sleep
 from client.retry import failover_strategy as strategy_for
 from client.url import HostSpec, parse_hosts
+
+#: What ``Connection.on`` accepts.
+EVENTS = (
+    "recovery_started",
+    "recovery_succeeded",
+    "recovery_failed",
+    "blocked",
+    "unblocked",
+    "consumer_cancelled",
+    "consumer_recovered",
+    "publish_unknown",
+)
 
 
 class DrainTimeout(TimeoutError):
@@ -117,6 +130,20 @@ class Connection:
         self._channels: list[RecoverableChannel] = []
         self._default: RecoverableChannel | None = None
         self.errors: list[str] = []
+        self.listeners: dict[str, list[Callable]] = {event: [] for event in EVENTS}
+        self._last_cancel_retry = 0.0
+
+    # -- recovery listeners (RabbitMQ Java client's RecoveryListener, aio-pika callbacks) --
+
+    def on(self, event: str, callback: Callable) -> None:
+        """Call ``callback(*details)`` on ``event``: one of EVENTS."""
+        if event not in self.listeners:
+            raise ConfigurationError(f"unknown event {event!r}: one of {', '.join(EVENTS)}")
+        self.listeners[event].append(callback)
+
+    def notify(self, event: str, *details) -> None:
+        for callback in self.listeners[event]:
+            callback(*details)
 
     # -- connecting -------------------------------------------------------------------------
 
@@ -153,11 +180,18 @@ class Connection:
 
     def _adopt(self, amqp: AMQPConnection, host: HostSpec) -> None:
         """A new connection: replay the topology, then recover every channel."""
+        recovering = self.current is not None
         self.collect()
         self._amqp, self.current = amqp, host
+        amqp.on_blocked = lambda reason: self.notify("blocked", reason)
+        amqp.on_unblocked = lambda: self.notify("unblocked")
+        if recovering:
+            self.notify("recovery_started", host.as_url())
         renames = self.topology.replay(amqp.channel()) if self.topology.entries else {}
         for channel in list(self._channels):
             channel.rebind(amqp, renames)
+        if recovering:
+            self.notify("recovery_succeeded", host.as_url())
 
     def ensure_connection(
         self,
@@ -182,6 +216,7 @@ class Connection:
                 return self
             except (*CONNECTION_ERRORS,) as exc:
                 if not budget.allows(delay) or self.stop.is_set():
+                    self.notify("recovery_failed", repr(exc))
                     raise OperationalError(
                         f"could not connect after {budget.used + 1} attempt(s): {exc}"
                     ) from exc
@@ -237,6 +272,11 @@ class Connection:
         """Deliver messages to consumers; raise socket.timeout if none came within timeout."""
         if not self.connected:
             raise ConnectionResetError("not connected")
+        now = time.monotonic()
+        if now - self._last_cancel_retry >= 1.0:  # consumers the broker cancelled
+            self._last_cancel_retry = now
+            for channel in list(self._channels):
+                channel.retry_cancelled()
         if not self._amqp.drain_events(timeout if timeout is not None else 3600.0):
             raise DrainTimeout("timed out")
 

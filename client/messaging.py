@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pamqp import commands as C
 
 from client.entity import Exchange, Queue
+from client.errors import CONNECTION_ERRORS
 from client.message import dumps
 
 
@@ -101,14 +102,15 @@ class Producer:
         confirm = options.get("confirm_publish")
         if confirm and not self.channel.confirm:
             self.channel.confirm_select()
-        self.channel.publish(
-            payload,
-            exchange,
-            key,
-            props,
-            mandatory,
-            confirm_timeout=options.get("confirm_timeout", 30.0) if confirm else None,
-        )
+        try:
+            self.channel.publish(
+                payload, exchange, key, props, mandatory,
+                confirm_timeout=options.get("confirm_timeout", 30.0) if confirm else None,
+            )
+        except CONNECTION_ERRORS:
+            if confirm:  # it went out, but whether the broker has it is unknown
+                self.connection.notify("publish_unknown", props.message_id)
+            raise
 
     def __enter__(self) -> Producer:
         return self
