@@ -104,7 +104,11 @@ class Producer:
             self.channel.confirm_select()
         try:
             self.channel.publish(
-                payload, exchange, key, props, mandatory,
+                payload,
+                exchange,
+                key,
+                props,
+                mandatory,
                 confirm_timeout=options.get("confirm_timeout", 30.0) if confirm else None,
             )
         except CONNECTION_ERRORS:
