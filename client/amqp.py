@@ -9,12 +9,14 @@ that will never answer). RPCs and ``close`` take timeouts too.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
 from pamqp import commands as C
 
+from broker_sim.framing import HEARTBEAT_FRAME
 from client.errors import AMQPError, ConnectionForced, RecoverableConnectionError
 from client.protocol import (
     Blocked,
@@ -65,6 +67,8 @@ class AMQPConnection:
         self.on_unblocked: Callable[[], None] | None = None
         self._next_channel = 1
         self.error: AMQPError | OSError | None = None
+        self._send_lock = threading.Lock()
+        self._heartbeat_thread: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -113,6 +117,31 @@ class AMQPConnection:
         finally:
             self.collect()
 
+    def start_heartbeat_thread(self) -> None:
+        """Send heartbeats from a background thread, so a callback that runs longer than the
+        heartbeat timeout does not get the connection dropped by the broker (kombu's
+        heartbeats only go out while the application drains)."""
+        if self.proto.heartbeat <= 0 or self._heartbeat_thread is not None:
+            return
+
+        def beat() -> None:
+            while self.transport is not None and self.error is None:
+                time.sleep(self.proto.heartbeat / 4)
+                transport = self.transport
+                if transport is None or not self.proto.heartbeat_due():
+                    continue
+                try:
+                    with self._send_lock:
+                        transport.send(HEARTBEAT_FRAME)
+                        self.proto.last_sent = self.clock()
+                except OSError:
+                    return
+
+        self._heartbeat_thread = threading.Thread(
+            target=beat, daemon=True, name="warren-client-heartbeat"
+        )
+        self._heartbeat_thread.start()
+
     def collect(self) -> None:
         """Drop the connection without any handshake (the peer may be dead)."""
         if self.transport is not None:
@@ -122,10 +151,12 @@ class AMQPConnection:
     # -- I/O --------------------------------------------------------------------------------
 
     def _flush(self) -> None:
-        data = self.proto.data_to_send()
+        with self._send_lock:
+            data = self.proto.data_to_send()
         if data and self.transport is not None:
             try:
-                self.transport.send(data)
+                with self._send_lock:
+                    self.transport.send(data)
             except OSError as exc:
                 self._fail(exc)
 

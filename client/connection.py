@@ -183,6 +183,8 @@ class Connection:
         recovering = self.current is not None
         self.collect()
         self._amqp, self.current = amqp, host
+        if self.transport_options.get("background_heartbeat"):
+            amqp.start_heartbeat_thread()
         amqp.on_blocked = lambda reason: self.notify("blocked", reason)
         amqp.on_unblocked = lambda: self.notify("unblocked")
         if recovering:
@@ -202,11 +204,13 @@ class Connection:
         interval_max: float = 30,
         callback: Callable | None = None,
         timeout: float | None = None,
+        backoff=None,
     ) -> Connection:
-        """Connect, retrying on the kombu schedule within ``max_retries`` and ``timeout``."""
+        """Connect, retrying on the kombu schedule (or ``backoff``, e.g. ExponentialBackoff)
+        within ``max_retries`` and ``timeout``."""
         if self.connected:
             return self
-        backoff = LinearBackoff(interval_start, interval_step, interval_max)
+        backoff = backoff or LinearBackoff(interval_start, interval_step, interval_max)
         budget = RetryBudget(max_retries, timeout)
         check_not_busy(backoff, budget)
         budget.start()
@@ -298,9 +302,10 @@ class Connection:
         on_revive: Callable | None = None,
         retry_errors=None,
         timeout: float | None = None,
+        backoff=None,
     ) -> Callable:
         """Wrap ``fun`` so connection failures reconnect (with recovery) and retry."""
-        backoff = LinearBackoff(interval_start, interval_step, interval_max)
+        backoff = backoff or LinearBackoff(interval_start, interval_step, interval_max)
         check_not_busy(backoff, RetryBudget(max_retries, timeout))
         retry_on = tuple(retry_errors or ()) + CONNECTION_ERRORS
 
