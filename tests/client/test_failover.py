@@ -172,3 +172,40 @@ def test_confirmed_publish_path_against_both_brokers(broker, uid):
                 except TimeoutError:
                     pass
         assert got == [{"i": i} for i in range(5)]
+
+
+def test_autoretry_passes_a_fresh_channel_after_a_failure(cluster):
+    with Connection(f"{cluster.urls[0]};{cluster.urls[1]}") as conn:
+        conn.connect()
+        queue = Queue("auto-q", routing_key="auto-q", durable=False, auto_delete=True)
+        cluster.kill("node1")
+        declare = conn.autoretry(
+            lambda channel: queue.declare(channel), max_retries=5, interval_start=0.1
+        )
+        assert declare() == "auto-q"
+        assert conn.current.port == cluster.nodes[1].port
+
+
+def test_wrong_credentials_on_one_host_are_named_and_the_next_host_is_used(cluster):
+    urls = f"amqp://guest:wrong@127.0.0.1:{cluster.nodes[0].port}//;{cluster.urls[1]}"
+    with Connection(urls) as conn:
+        conn.connect()
+        assert conn.current.port == cluster.nodes[1].port
+    with Connection(f"amqp://guest:wrong@127.0.0.1:{cluster.nodes[0].port}//") as bad:
+        with pytest.raises(ConnectionRefusedError) as info:
+            bad.connect()
+        assert "LoginRefused" in str(info.value) and "guest:**@" in str(info.value)
+        assert "wrong" not in str(info.value)
+
+
+def test_redeclaring_a_queue_with_other_arguments_is_406_at_declare_time(cluster):
+    from client.errors import PreconditionFailed
+
+    with Connection(cluster.urls[0]) as conn:
+        Queue("args-q", queue_arguments={"x-message-ttl": 1000}).declare(conn.default_channel)
+        with pytest.raises(PreconditionFailed) as info:
+            Queue("args-q", queue_arguments={"x-message-ttl": 2000}).declare(conn.default_channel)
+        assert info.value.reply_text == (
+            "PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue 'args-q' in "
+            "vhost '/': received '2000' but current is '1000'"
+        )
