@@ -168,7 +168,7 @@ class Connection:
                         host.options.get("connect_timeout", self.connect_timeout)
                     ),
                     login_method=self.login_method,
-                    ssl=host.ssl or self.ssl,
+                    ssl=self.ssl or host.ssl,  # explicit options win over amqps://
                 ).connect()
             except (*CONNECTION_ERRORS, ConfigurationError) as exc:
                 failures.append(f"{host.as_url()}: {exc!r}")
