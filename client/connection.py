@@ -406,8 +406,8 @@ class Connection:
         self,
         name: str,
         no_ack=None,
-        queue_opts=None,
-        exchange_opts=None,  # noqa: N802
+        queue_opts=None,  # noqa: N802
+        exchange_opts=None,
         channel=None,
         **kwargs,
     ):
@@ -415,18 +415,11 @@ class Connection:
 
         return SimpleQueue(self, name, no_ack, queue_opts, exchange_opts, **kwargs)
 
-    def SimpleBuffer(
-        self,
-        name: str,
-        no_ack=None,
-        queue_opts=None,
-        exchange_opts=None,  # noqa: N802
-        channel=None,
-        **kwargs,
-    ):
+    def SimpleBuffer(self, name: str, **kwargs):  # noqa: N802 (kombu's name)
         from client.simple import SimpleBuffer
 
-        return SimpleBuffer(self, name, no_ack, queue_opts, exchange_opts, **kwargs)
+        kwargs.pop("channel", None)
+        return SimpleBuffer(self, name, **kwargs)
 
     def Producer(self, channel=None, *args, **kwargs):  # noqa: N802 (kombu's name)
         from client.messaging import Producer

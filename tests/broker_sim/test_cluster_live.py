@@ -18,6 +18,7 @@ import pika.exceptions
 import pytest
 
 from broker_sim import SimCluster
+from tests.heartbeats import kombu_heartbeat_failure
 
 
 @pytest.fixture
@@ -69,29 +70,6 @@ def test_graceful_stop_sends_320_and_restart_accepts_again(cluster):
     again = pika_conn(cluster.urls[1])
     assert again.is_open
     again.close()
-
-
-def kombu_heartbeat_failure(url: str, fault, seconds: float = 10) -> tuple[Exception, float]:
-    """Connect with heartbeat=2, apply ``fault``, and wait for py-amqp's heartbeat check.
-
-    The connection is collected, not closed: kombu's close waits for a close-ok from the
-    hung node without a timeout (a kombu pitfall the bundled client fixes)."""
-    conn = kombu.Connection(url, heartbeat=2)
-    try:
-        conn.connect()
-        fault()
-        started = time.monotonic()
-        deadline = started + seconds
-        with pytest.raises(conn.connection_errors) as info:
-            while time.monotonic() < deadline:
-                conn.heartbeat_check()
-                try:
-                    conn.drain_events(timeout=0.2)
-                except TimeoutError:
-                    pass
-        return info.value, time.monotonic() - started
-    finally:
-        conn.collect()
 
 
 def test_hung_node_is_detected_by_the_client_heartbeat(cluster):

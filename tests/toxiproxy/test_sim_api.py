@@ -6,7 +6,6 @@ import socket
 import time
 import urllib.parse
 
-import kombu
 import pika
 import pika.exceptions
 import pytest
@@ -14,6 +13,7 @@ import toxiproxy
 from toxiproxy.api import APIConsumer
 
 from broker_sim import SimCluster
+from tests.heartbeats import kombu_heartbeat_failure
 
 
 @pytest.fixture
@@ -51,23 +51,13 @@ def test_latency_toxic_slows_a_node_link_and_removal_restores_it(cluster):
 
 
 def test_timeout_toxic_is_detected_by_kombu_heartbeats(cluster):
-    conn = kombu.Connection(cluster.urls[0], heartbeat=2)
-    try:
-        conn.connect()
+    def cut() -> None:
         toxiproxy.Toxiproxy().get_proxy("node1").add_toxic(
             type="timeout", stream="downstream", attributes={"timeout": 0}
         )
-        started = time.monotonic()
-        with pytest.raises(conn.connection_errors) as info:
-            while time.monotonic() - started < 10:
-                conn.heartbeat_check()
-                try:
-                    conn.drain_events(timeout=0.2)
-                except TimeoutError:
-                    pass
-        assert "Too many heartbeats missed" in str(info.value)
-    finally:
-        conn.collect()
+
+    err, _ = kombu_heartbeat_failure(cluster.urls[0], cut)
+    assert "Too many heartbeats missed" in str(err)
 
 
 def test_disabled_node_proxy_drops_and_refuses_connections(cluster):
