@@ -46,9 +46,11 @@ class AMQPConnection:
         login_method: str = "PLAIN",
         ssl: bool | dict = False,
         clock: Callable[[], float] = time.monotonic,
+        transport_factory: Callable | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.clock = clock
+        self.transport_factory = transport_factory
         self.proto = ClientProtocol(
             userid,
             password,
@@ -75,7 +77,8 @@ class AMQPConnection:
     def connect(self) -> AMQPConnection:
         """TCP connect and handshake, both within ``connect_timeout`` in all."""
         deadline = self.clock() + self.connect_timeout
-        self.transport = SocketTransport(self.host, self.port, self.connect_timeout, self.ssl)
+        factory = self.transport_factory or SocketTransport
+        self.transport = factory(self.host, self.port, self.connect_timeout, self.ssl)
         self.proto.initiate()
         self._flush()
         while self.proto.state != "open":

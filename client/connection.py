@@ -18,7 +18,6 @@ Where kombu is wrong, this is right (each point has a test in tests/client):
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 from client.amqp import AMQPConnection
@@ -30,8 +29,9 @@ from client.errors import (
     ConfigurationError,
     OperationalError,
 )
-from client.retry import FAILOVER_STRATEGIES, LinearBackoff, RetryBudget, check_not_busy, sleep
+from client.retry import FAILOVER_STRATEGIES, LinearBackoff, RetryBudget, check_not_busy
 from client.retry import failover_strategy as strategy_for
+from client.runtime import REAL
 from client.url import HostSpec, parse_hosts
 
 #: What ``Connection.on`` accepts.
@@ -81,6 +81,7 @@ class Connection:
         failover_strategy: str | Callable = "round-robin",
         alternates: list[str] | None = None,
         stop: threading.Event | None = None,
+        runtime=None,
         **kwargs,
     ) -> None:
         if transport not in (None, "amqp", "pyamqp", "amqps"):
@@ -123,6 +124,7 @@ class Connection:
         self.connect_timeout, self.heartbeat = connect_timeout, heartbeat
         self.transport_options = dict(transport_options or {})
         self.stop = stop or threading.Event()
+        self.runtime = runtime or REAL  # the virtual-time driver passes its own
         self.transport = Transport()
         self.topology = Topology()
         self.current: HostSpec | None = None
@@ -169,6 +171,8 @@ class Connection:
                     ),
                     login_method=self.login_method,
                     ssl=self.ssl or host.ssl,  # explicit options win over amqps://
+                    clock=self.runtime.monotonic,
+                    transport_factory=self.runtime.connect,
                 ).connect()
             except (*CONNECTION_ERRORS, ConfigurationError) as exc:
                 failures.append(f"{host.as_url()}: {exc!r}")
@@ -211,7 +215,7 @@ class Connection:
         if self.connected:
             return self
         backoff = backoff or LinearBackoff(interval_start, interval_step, interval_max)
-        budget = RetryBudget(max_retries, timeout)
+        budget = RetryBudget(max_retries, timeout, clock=self.runtime.monotonic)
         check_not_busy(backoff, budget)
         budget.start()
         for delay in backoff.delays():
@@ -229,7 +233,7 @@ class Connection:
                 if callback is not None:
                     callback()
                 budget.spend()
-                if not sleep(delay, self.stop):
+                if not self.runtime.sleep(delay, self.stop):
                     raise OperationalError("stopped while reconnecting") from exc
         raise AssertionError("unreachable: the backoff schedule is infinite")
 
@@ -276,7 +280,7 @@ class Connection:
         """Deliver messages to consumers; raise socket.timeout if none came within timeout."""
         if not self.connected:
             raise ConnectionResetError("not connected")
-        now = time.monotonic()
+        now = self.runtime.monotonic()
         if now - self._last_cancel_retry >= 1.0:  # consumers the broker cancelled
             self._last_cancel_retry = now
             for channel in list(self._channels):
@@ -310,7 +314,7 @@ class Connection:
         retry_on = tuple(retry_errors or ()) + CONNECTION_ERRORS
 
         def ensured(*args, **kwargs):
-            budget = RetryBudget(max_retries, timeout).start()
+            budget = RetryBudget(max_retries, timeout, clock=self.runtime.monotonic).start()
             delays = backoff.delays()
             while True:
                 try:
@@ -326,7 +330,7 @@ class Connection:
                     budget.spend()
                     if errback is not None:
                         errback(exc, delay)
-                    if not sleep(delay, self.stop):
+                    if not self.runtime.sleep(delay, self.stop):
                         raise OperationalError("stopped while retrying") from exc
                     self._reconnect(budget)
                     channel = self.default_channel

@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     proxy.add_argument("--seed", type=int, default=None, help="seed for every toxic draw")
     proxy.set_defaults(func=cmd_proxy)
+    replay = sub.add_parser("replay", help="re-run a deterministic virtual-time run")
+    replay.add_argument("--seed", type=int, required=True, help="the run's seed")
+    replay.add_argument("--workload", default="failover-demo", help="built-in workload")
+    replay.set_defaults(func=cmd_replay)
     return parser
 
 
@@ -124,6 +128,22 @@ def cmd_proxy(args: argparse.Namespace) -> int:
             pass
     finally:
         server.stop_background()
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from scenarios.workloads import WORKLOADS, replay
+
+    if args.workload not in WORKLOADS:
+        print(
+            f"warren replay: unknown workload {args.workload!r} (one of: {', '.join(WORKLOADS)})",
+            file=sys.stderr,
+        )
+        return 2
+    world = replay(args.seed, args.workload)
+    for line in world.history:
+        print(line)
+    print(f"digest: {world.digest()}")
     return 0
 
 

@@ -1,0 +1,123 @@
+"""The virtual-time world: determinism across processes, seeds that explore, time that
+jumps, deadlocks and failing actors reported with their seed, real time/sockets refused."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from broker_sim.drivers.virtual import ActorFailed, World, WorldDeadlock
+from client import Connection, Consumer, Producer, Queue
+from scenarios.workloads import replay
+
+SEEDS = range(20)
+
+
+def test_same_seed_same_digest_across_processes():
+    here = {seed: replay(seed, "failover-demo").digest() for seed in SEEDS}
+    code = (
+        "from scenarios.workloads import replay\n"
+        f"for s in {list(SEEDS)}: print(s, replay(s, 'failover-demo').digest())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    ).stdout.split("\n")
+    there = {int(line.split()[0]): line.split()[1] for line in out if line.strip()}
+    assert there == here
+
+
+def test_different_seeds_explore_different_interleavings_and_lose_nothing():
+    worlds = [replay(seed, "failover-demo") for seed in range(8)]
+    assert len({w.digest() for w in worlds}) >= 6
+    for world in worlds:
+        assert world.history[-1].endswith("lost=[]"), world.seed
+
+
+def test_replay_cli_prints_the_history_and_the_digest_last():
+    out = subprocess.run(
+        [sys.executable, "-m", "scenarios.cli", "replay", "--seed", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    lines = out.strip().split("\n")
+    assert lines[-1] == f"digest: {replay(3, 'failover-demo').digest()}"
+    assert any("fault action='kill node1'" in line for line in lines)
+
+
+def test_a_sixty_second_heartbeat_and_a_ten_minute_hang_cost_no_wall_time():
+    world = World(seed=5)
+    queue = Queue("q", routing_key="q", queue_arguments={"x-queue-type": "quorum"})
+    seen = {}
+
+    def worker():
+        conn = Connection(f"{world.url(0)};{world.url(1)}", heartbeat=60, runtime=world.runtime)
+        got = []
+        Consumer(conn, [queue], callbacks=[lambda b, m: (got.append(b), m.ack())]).consume()
+
+        def drain():
+            while not got:
+                try:
+                    conn.drain_events(timeout=1)
+                except TimeoutError:
+                    conn.heartbeat_check()
+
+        conn.ensure(conn, drain, max_retries=10, interval_start=1)()
+        seen["got"], seen["node"], seen["at"] = got, conn.current.port, world.clock()
+        conn.collect()
+
+    def late_publisher():
+        world.runtime.sleep(600)  # node1 hangs for all of it
+        conn = Connection(world.url(2), runtime=world.runtime)
+        Producer(conn).publish("after the hang", routing_key="q", declare=[queue])
+        conn.collect()
+
+    world.spawn("worker", worker)
+    world.spawn("late-publisher", late_publisher)
+    world.at(1.0, lambda: world.cluster.pause("node1"), "pause node1")
+    started = time.monotonic()
+    world.run(until=4000)
+    assert time.monotonic() - started < 2.0, "ten simulated minutes in a fraction of a second"
+    assert seen["got"] == ["after the hang"]
+    assert seen["node"] == 50001, "the worker detected the hang by heartbeat and failed over"
+    assert seen["at"] - 1_700_000_000.0 >= 600
+
+
+def test_deadlocked_actors_are_named_with_their_blocking_calls():
+    world = World(seed=1)
+    world.spawn("alice", lambda: world.block("wait-for-bob", None, lambda: False))
+    world.spawn("bob", lambda: world.block("wait-for-alice", None, lambda: False))
+    with pytest.raises(WorldDeadlock, match="alice in wait-for-bob, bob in wait-for-alice"):
+        world.run(until=10)
+
+
+def test_a_failing_actor_surfaces_its_traceback_and_seed():
+    world = World(seed=42)
+
+    def broken():
+        raise ValueError("boom")
+
+    world.spawn("broken", broken)
+    with pytest.raises(ActorFailed, match=r"(?s)seed 42.*ValueError: boom"):
+        world.run(until=1)
+
+
+@pytest.mark.parametrize("call", ["sleep", "socket"])
+def test_real_time_or_sockets_inside_the_world_are_refused(call):
+    world = World(seed=2)
+
+    def cheat():
+        if call == "sleep":
+            time.sleep(0.01)
+        else:
+            socket.create_connection(("127.0.0.1", 9), timeout=0.1)
+
+    world.spawn("cheat", cheat)
+    with pytest.raises(ActorFailed, match="WorldViolation"):
+        world.run(until=1)
+    time.sleep(0)  # the real functions are restored afterwards
