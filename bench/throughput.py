@@ -282,10 +282,11 @@ class SimSubprocess:
         self.url = ""
 
     def start(self) -> SimSubprocess:
-        cmd = [sys.executable]
-        if self.profile:
-            cmd += ["-m", "cProfile", "-o", str(self.profile)]
-        cmd += ["-m", "scenarios.cli", "sim", "--nodes", "1", "--port", "0"]
+        if self.profile:  # every thread under cProfile (the event loop is not the main one)
+            cmd = [sys.executable, str(REPO / "bench" / "cprofile_sim.py"), str(self.profile)]
+        else:  # what the `warren` script runs, without a wrapper process in between
+            cmd = [sys.executable, "-m", "scenarios.cli", "sim"]
+        cmd += ["--nodes", "1", "--port", "0"]
         out = self.workdir / "sim.stdout"
         err = self.workdir / "sim.stderr"
         env = dict(
@@ -497,7 +498,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument(
-        "--sim-profile", type=Path, help="run the sim under cProfile, write the stats here"
+        "--sim-profile",
+        type=Path,
+        help="run the sim with all its threads under cProfile, write the stats here (slower)",
     )
     args = parser.parse_args(argv)
     if args.messages < 1 or args.size < 0 or args.repeat < 1 or args.prefetch < 0:

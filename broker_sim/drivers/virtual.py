@@ -255,8 +255,11 @@ class WorldTransport:
         return bool(self.inbox) or self.closed is not None
 
     def send(self, data: bytes, timeout: float = 10.0) -> None:
+        self._arrived()  # a reset that has reached the client fails the next send, as EPIPE
+        if self.closed == "reset":
+            raise ConnectionResetError("world: connection reset by peer")
         if self.closed:
-            raise ConnectionResetError("world: connection closed")
+            raise BrokenPipeError("world: connection closed by the broker")
         self.node.receive(self.conn, data)
         self.world.route()
 

@@ -1,0 +1,113 @@
+"""Simulated seconds per wall second in the deterministic world (goals: idle >= 1,000x,
+traffic with a failover >= 10x):
+
+(a) an idle 3-node cluster with 10 heartbeating connections (heartbeat 10 s) for one
+    simulated hour;
+(b) a publisher at 1,000 msg/s and a consumer (bundled client) for 10 simulated seconds,
+    node1 killed at 3 s.
+
+    python bench/virtual.py
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from broker_sim.drivers.virtual import START, World  # noqa: E402
+from client import Connection, Consumer, Producer, Queue  # noqa: E402
+
+
+def idle_hour(seed: int = 1) -> tuple[float, float]:
+    world = World(seed)
+    hour = 3600.0
+
+    def idler(i: int) -> None:
+        conn = Connection(world.url(i % 3), heartbeat=10, runtime=world.runtime)
+        conn.connect()
+        while world.clock() - START < hour:
+            try:
+                conn.drain_events(timeout=5)
+            except TimeoutError:
+                conn.heartbeat_check()
+        conn.collect()
+
+    for i in range(10):
+        world.spawn(f"idle-{i}", idler, i)
+    started = time.perf_counter()
+    world.run(until=hour + 10)
+    return world.clock() - START, time.perf_counter() - started
+
+
+def traffic_with_failover(seed: int = 1, seconds: float = 10.0) -> tuple:
+    world = World(seed)
+    urls = ";".join(world.url(i) for i in range(3))
+    queue = Queue("bench", routing_key="bench", queue_arguments={"x-queue-type": "quorum"})
+    state = {"sent": 0, "got": 0, "done": False}
+
+    def publisher() -> None:
+        conn = Connection(urls, runtime=world.runtime)
+        producer = Producer(conn)
+        queue.declare(conn.default_channel)
+        while world.clock() - START < seconds:
+            for _ in range(10):  # 10 messages every 10 ms: 1,000 msg/s
+                producer.publish(
+                    b"x" * 100,
+                    routing_key="bench",
+                    retry=True,
+                    retry_policy={"max_retries": 20, "interval_start": 0.05},
+                    content_type="application/octet-stream",
+                )
+                state["sent"] += 1
+            world.runtime.sleep(0.01)
+        state["done"] = True
+        conn.collect()
+
+    def consumer() -> None:
+        conn = Connection(";".join(reversed(urls.split(";"))), runtime=world.runtime)
+
+        def on_message(message) -> None:
+            state["got"] += 1
+            message.ack()
+
+        Consumer(conn, [queue], on_message=on_message, prefetch_count=200).consume()
+
+        def drain() -> None:
+            while not state["done"] or state["got"] < state["sent"] * 0.99:
+                if world.clock() - START > seconds + 30:
+                    return
+                try:
+                    conn.drain_events(timeout=0.5)
+                except TimeoutError:
+                    pass
+
+        conn.ensure(conn, drain, max_retries=20, interval_start=0.05)()
+        conn.collect()
+
+    world.spawn("publisher", publisher)
+    world.spawn("consumer", consumer)
+    world.at(3.0, lambda: world.cluster.kill("node1"), "kill node1")
+    started = time.perf_counter()
+    world.run(until=seconds + 60)
+    return world.clock() - START, time.perf_counter() - started, state["got"], state["sent"]
+
+
+def main() -> int:
+    simulated, wall = idle_hour()
+    print(
+        f"(a) idle 3-node cluster, 10 heartbeating connections: {simulated:,.0f} simulated s "
+        f"in {wall:.2f} wall s = {simulated / wall:,.0f}x real time (goal >= 1,000x)"
+    )
+    simulated, wall, got, sent = traffic_with_failover()
+    print(
+        f"(b) 1,000 msg/s publisher + consumer through a node kill: {simulated:,.1f} "
+        f"simulated s, {sent:,} published, {got:,} consumed, in {wall:.2f} wall s = "
+        f"{simulated / wall:,.1f}x real time (goal >= 10x)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
