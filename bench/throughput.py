@@ -3,7 +3,7 @@ measured side by side in one run.
 
     python bench/throughput.py [--messages 20000] [--size 100] [--repeat 3] [--prefetch 100]
                                [--only sim|real] [--require-real] [--json PATH]
-                               [--sim-profile PATH]
+                               [--noise-retries 2] [--sim-profile PATH]
 
 Scenarios (persistent messages, delivery_mode=2, to a durable classic queue):
 
@@ -21,11 +21,14 @@ background noise on a shared machine hits both alike. Each figure is the median 
 bottleneck). CPU% is CPU time over wall time of the timed section (100% = one core), for the
 broker process (sim: the ``warren sim`` process; real: beam.smp, all its threads) and for
 this client process: a client near 100% means kombu/py-amqp, not the broker, sets the pace.
+CPU used by other processes during a sample is measured too; a sample during which they took
+a quarter of a core or more is measured again (``--noise-retries``), keeping the quietest.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -40,7 +43,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import amqp
+import amqp.exceptions
 import kombu
+import kombu.exceptions
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,6 +74,7 @@ class Sample:
     broker_cpu: float  # percent of one core
     client_cpu: float
     other_cpu: float  # everything else on the machine (noise), percent of one core
+    attempts: int = 1  # measured this many times because of noise; the quietest is kept
 
 
 class Meter:
@@ -119,45 +125,77 @@ def _connection(url: str, confirm: bool = False) -> kombu.Connection:
     return kombu.Connection(url, transport_options=options, connect_timeout=CONNECT_TIMEOUT_S)
 
 
+@contextlib.contextmanager
+def _connected(url: str, confirm: bool = False):
+    """A kombu connection closed gracefully on success; on any error (a deadline, SIGTERM,
+    a broker gone) its socket is just dropped: a close handshake after a half-read frame
+    could wait forever."""
+    conn = _connection(url, confirm)
+    try:
+        yield conn
+    except BaseException:
+        conn.collect()
+        raise
+    conn.release()
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float, what: str):
+    """Bound blocking socket reads that no loop deadline can reach (py-amqp waits for a
+    confirm or a close-ok without a timeout): SIGALRM interrupts them with BenchError."""
+
+    def expired(*_: object) -> None:
+        raise BenchError(f"{what} did not finish within {seconds:.0f} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _publish_all(conn, queue: str, n: int, body: bytes, confirm: bool, meter) -> Sample | None:
     """Publish n messages to ``queue`` (declared and purged first), timed if ``meter``."""
     ch = conn.channel()
-    try:
-        ch.queue_declare(queue, durable=True, auto_delete=False)
-        ch.queue_purge(queue)
-        producer = kombu.Producer(ch, serializer=None)
-        deadline = time.monotonic() + MEASURE_DEADLINE_S
-        if meter:
-            meter.start()
-        for i in range(n):
-            producer.publish(
-                body,
-                routing_key=queue,
-                delivery_mode=2,
-                content_type="application/octet-stream",
-                content_encoding="binary",
-            )
-            if i & 1023 == 0:
-                _check_deadline(deadline, "publish")
-        # A passive declare on the same channel is a barrier: the count is exact once every
-        # publish before it has been routed. Bounded by the deadline all the same.
-        for _ in range(100_000):
-            if ch.queue_declare(queue, passive=True).message_count >= n:
-                break
-            _check_deadline(deadline, "waiting for the broker to queue every message")
-            time.sleep(0.002)
-        return meter.stop(n) if meter else None
-    finally:
-        ch.close()
+    ch.queue_declare(queue, durable=True, auto_delete=False)
+    ch.queue_purge(queue)
+    producer = kombu.Producer(ch, serializer=None)
+    deadline = time.monotonic() + MEASURE_DEADLINE_S
+    if meter:
+        meter.start()
+    for i in range(n):
+        producer.publish(
+            body,
+            routing_key=queue,
+            delivery_mode=2,
+            content_type="application/octet-stream",
+            content_encoding="binary",
+        )
+        if i & 1023 == 0:
+            _check_deadline(deadline, "publish")
+    # A passive declare on the same channel is a barrier: the count is exact once every
+    # publish before it has been routed. Bounded by the deadline all the same.
+    for _ in range(100_000):
+        if ch.queue_declare(queue, passive=True).message_count >= n:
+            break
+        _check_deadline(deadline, "waiting for the broker to queue every message")
+        time.sleep(0.002)
+    sample = meter.stop(n) if meter else None
+    ch.close()  # on errors the caller drops the whole connection instead
+    return sample
 
 
 def publish(url: str, queue: str, n: int, body: bytes, confirm: bool, meter: Meter) -> Sample:
-    with _connection(url, confirm=confirm) as conn:
-        return _publish_all(conn, queue, n, body, confirm, meter)
+    with _connected(url, confirm=confirm) as conn:
+        sample = _publish_all(conn, queue, n, body, confirm, meter)
+        conn.channel().queue_delete(queue)  # untimed: each measurement starts from nothing
+        return sample
 
 
 def consume(url: str, queue: str, n: int, body: bytes, prefetch: int, meter: Meter) -> Sample:
-    with _connection(url) as conn:
+    with _connected(url) as conn:
         _publish_all(conn, queue, n, body, False, None)  # fill, untimed
         ch = conn.channel()
         if prefetch:
@@ -192,13 +230,14 @@ def consume(url: str, queue: str, n: int, body: bytes, prefetch: int, meter: Met
             raise BenchError(f"consume: only {got}/{n} messages")
         if size_errors:
             raise BenchError(f"consume: {size_errors} bodies of the wrong size")
+        ch.queue_delete(queue)  # untimed
         return sample
 
 
 def delete_queues(url: str, queues: list[str]) -> None:
     """Best effort: a broker that is already gone has nothing left to clean."""
     try:
-        with _connection(url) as conn:
+        with _time_limit(30, "queue cleanup"), _connected(url) as conn:
             for queue in queues:
                 ch = conn.channel()
                 try:
@@ -215,7 +254,7 @@ def delete_queues(url: str, queues: list[str]) -> None:
 
 
 def server_version(url: str) -> str:
-    with _connection(url) as conn:
+    with _time_limit(30, "connecting"), _connected(url) as conn:
         conn.connect()
         props = conn.connection.server_properties
     product = props.get("product", "?")
@@ -327,6 +366,23 @@ class SimSubprocess:
 # -- the run -------------------------------------------------------------------------------
 
 
+def measure(fn, broker: Broker, queue: str, retries: int) -> Sample:
+    """One sample; while other processes took >= NOISY_CPU_PCT of a core, measure again (at
+    most ``retries`` more times) and keep the quietest attempt."""
+    best: Sample | None = None
+    for attempt in range(1 + retries):
+        # fill (consume lines) + timed part, each with its own deadline; a margin on top
+        with _time_limit(2 * MEASURE_DEADLINE_S + 30, f"measuring on {broker.kind}"):
+            sample = fn(broker.url, queue, Meter(broker.pid))
+        sample.attempts = attempt + 1
+        if best is None or sample.other_cpu < best.other_cpu:
+            best = sample
+        if sample.other_cpu < NOISY_CPU_PCT:
+            break
+    best.attempts = attempt + 1
+    return best
+
+
 def run(args: argparse.Namespace, workdir: Path) -> tuple[int, dict]:
     started = time.monotonic()
     plan = scenarios(args.messages, args.size, args.prefetch)
@@ -337,7 +393,8 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[int, dict]:
     sim = real = None
     try:
         if args.only != "real":
-            sim = SimSubprocess(workdir, args.sim_profile).start()
+            sim = SimSubprocess(workdir, args.sim_profile)
+            sim.start()  # assigned first: a start that fails half-way is still stopped
             brokers.append(Broker("sim", sim.url, sim.pid))
         if args.only != "sim":
             try:
@@ -361,12 +418,13 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[int, dict]:
             for label, suffix, fn in plan:
                 order = brokers if r % 2 == 0 else list(reversed(brokers))
                 for broker in order:
-                    sample = fn(broker.url, f"{prefix}-{suffix}", Meter(broker.pid))
+                    sample = measure(fn, broker, f"{prefix}-{suffix}", args.noise_retries)
                     samples[broker.kind][label].append(sample)
                     print(
                         f"  [{r + 1}/{args.repeat}] {broker.kind:<4} {label:<34} "
                         f"{sample.rate:>9,.0f} msg/s  broker {sample.broker_cpu:3.0f}% "
-                        f"client {sample.client_cpu:3.0f}% other {sample.other_cpu:3.0f}% CPU",
+                        f"client {sample.client_cpu:3.0f}% other {sample.other_cpu:3.0f}% CPU"
+                        + (f" (quietest of {sample.attempts})" if sample.attempts > 1 else ""),
                         file=sys.stderr,
                         flush=True,
                     )
@@ -462,8 +520,6 @@ def report(results: dict) -> None:
             f"{label:<36}{_rate(sim):>11}{_rate(real):>12}{ratio:>10}"
             f"{_cpu(sim):>16}{_cpu(real):>17}  {_bound(sim)}; {_bound(real)}"
         )
-    for note in results["notes"]:
-        print(note)
     noise = max(
         (cell["other_cpu"] for cells in results["results"].values() for cell in cells.values()),
         default=0.0,
@@ -498,18 +554,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument(
+        "--noise-retries",
+        type=int,
+        default=2,
+        help=f"re-measure a sample while other processes use >= {NOISY_CPU_PCT:.0f}%% of a "
+        "core, at most this many times, keeping the quietest (2; 0 = never)",
+    )
+    parser.add_argument(
         "--sim-profile",
         type=Path,
         help="run the sim with all its threads under cProfile, write the stats here (slower)",
     )
     args = parser.parse_args(argv)
-    if args.messages < 1 or args.size < 0 or args.repeat < 1 or args.prefetch < 0:
-        parser.error("--messages >= 1, --size >= 0, --repeat >= 1, --prefetch >= 0")
+    # SIGTERM unwinds like Ctrl-C, so the finally blocks stop the brokers this run started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if min(args.messages, args.repeat) < 1 or min(args.size, args.prefetch, args.noise_retries) < 0:
+        parser.error(
+            "--messages >= 1, --repeat >= 1, --size >= 0, --prefetch >= 0, --noise-retries >= 0"
+        )
     with tempfile.TemporaryDirectory(prefix="warren-bench-") as tmp:
         try:
             status, results = run(args, Path(tmp))
-        except BenchError as exc:
-            print(f"benchmark failed: {exc}", flush=True)
+        except (BenchError, OSError, amqp.exceptions.AMQPError, kombu.exceptions.KombuError) as exc:
+            print(f"benchmark failed: {type(exc).__name__}: {exc}", flush=True)
             return 1
     if args.json and results:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
