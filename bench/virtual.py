@@ -88,7 +88,7 @@ def traffic_with_failover(seed: int = 1, seconds: float = 10.0) -> tuple:
 
     world.spawn("publisher", publisher)
     world.spawn("consumer", consumer)
-    world.at(3.0, lambda: world.cluster.kill("node1"), "kill node1")
+    world.at(3.0, "kill", "node1")
     started = time.perf_counter()
     world.run(until=seconds + 60)
     return world.clock() - START, time.perf_counter() - started, state["got"], state["sent"]

@@ -175,7 +175,15 @@ class RecoverableChannel:
 
     def _start_consumer(self, record: ConsumerRecord, tag: str) -> str:
         def deliver(event, record=record):
-            record.callback(Message(self, event, record.accept))
+            message = Message(self, event, record.accept)
+            self.connection.runtime.record(
+                "deliver",
+                id=message.properties.get("message_id"),
+                tag=message.delivery_tag,
+                redelivered=message.redelivered,
+                broker=self.connection.broker(),
+            )
+            record.callback(message)
 
         tag = self._ready().basic_consume(
             record.queue, deliver, no_ack=record.no_ack, consumer_tag=tag

@@ -29,7 +29,13 @@ from client.errors import (
     ConfigurationError,
     OperationalError,
 )
-from client.retry import FAILOVER_STRATEGIES, LinearBackoff, RetryBudget, check_not_busy
+from client.retry import (
+    FAILOVER_STRATEGIES,
+    LinearBackoff,
+    RetryBudget,
+    check_not_busy,
+    shuffle,
+)
 from client.retry import failover_strategy as strategy_for
 from client.runtime import REAL
 from client.url import HostSpec, parse_hosts
@@ -119,12 +125,16 @@ class Connection:
             failover_strategy=failover_strategy,
         )
         self._urls = urls
-        self._hosts_iter = strategy_for(failover_strategy)(self.hosts)
+        self.runtime = runtime or REAL  # the virtual-time driver passes its own
+        strategy = strategy_for(failover_strategy)
+        if strategy is shuffle:  # its draws come from the runtime (the world's seed)
+            self._hosts_iter = shuffle(self.hosts, self.runtime.random())
+        else:
+            self._hosts_iter = strategy(self.hosts)
         self.ssl, self.login_method = ssl, login_method
         self.connect_timeout, self.heartbeat = connect_timeout, heartbeat
         self.transport_options = dict(transport_options or {})
         self.stop = stop or threading.Event()
-        self.runtime = runtime or REAL  # the virtual-time driver passes its own
         self.transport = Transport()
         self.topology = Topology()
         self.current: HostSpec | None = None
@@ -144,8 +154,13 @@ class Connection:
         self.listeners[event].append(callback)
 
     def notify(self, event: str, *details) -> None:
+        self.runtime.record(event, details=list(details))
         for callback in self.listeners[event]:
             callback(*details)
+
+    def broker(self) -> str:
+        """host:port of the broker this connection is on now (for the history)."""
+        return f"{self.current.hostname}:{self.current.port}" if self.current else "-"
 
     # -- connecting -------------------------------------------------------------------------
 
@@ -323,6 +338,7 @@ class Connection:
                     raise
                 except retry_on as exc:
                     delay = next(delays)
+                    self.runtime.record("error", error=type(exc).__name__, retry=budget.used + 1)
                     if not budget.allows(delay) or self.stop.is_set():
                         raise OperationalError(
                             f"{exc!r} (gave up after {budget.used} retries)"

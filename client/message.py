@@ -94,18 +94,21 @@ class Message:
         """Delivered on a channel that has since been recovered on a new connection."""
         return self.generation != self.channel.generation
 
-    def _settle(self, fn, *args) -> None:
+    def _settle(self, kind: str, fn, *args) -> None:
         if self.acknowledged:
             raise RuntimeError(f"message {self.delivery_tag} was already acknowledged")
         self.acknowledged = True
+        self.channel.connection.runtime.record(
+            kind, id=self.properties.get("message_id"), tag=self.delivery_tag, stale=self.stale
+        )
         if not self.stale:
             fn(self.delivery_tag, *args)
 
     def ack(self, multiple: bool = False) -> None:
-        self._settle(self.channel.basic_ack, multiple)
+        self._settle("ack", self.channel.basic_ack, multiple)
 
     def reject(self, requeue: bool = False) -> None:
-        self._settle(self.channel.basic_reject, requeue)
+        self._settle("requeue" if requeue else "reject", self.channel.basic_reject, requeue)
 
     def requeue(self) -> None:
         self.reject(requeue=True)

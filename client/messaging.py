@@ -9,7 +9,6 @@ by their channel after a reconnect; ``revive`` exists for kombu's call sites.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 from pamqp import commands as C
@@ -74,8 +73,8 @@ class Producer:
             payload = body if isinstance(body, bytes) else str(body).encode()
         exchange = exchange if exchange is not None else self.exchange
         exchange_name = exchange.name if isinstance(exchange, Exchange) else exchange
-        if retry and not properties.get("message_id"):
-            properties["message_id"] = uuid.uuid4().hex  # the same id on every retry
+        if retry and not properties.get("message_id"):  # the same id on every retry
+            properties["message_id"] = self.connection.runtime.new_id()
         props = C.Basic.Properties(
             content_type=content_type,
             content_encoding=content_encoding,
@@ -92,10 +91,18 @@ class Producer:
                 entity.declare(self.channel)
             self._send(payload, exchange_name, key, props, mandatory)
 
-        if retry:
-            self.connection.ensure(self, _publish, **(retry_policy or {}))()
-        else:
-            _publish()
+        record = self.connection.runtime.record
+        record("publish_invoke", id=props.message_id, routing_key=key)
+        try:
+            if retry:
+                self.connection.ensure(self, _publish, **(retry_policy or {}))()
+            else:
+                _publish()
+        except Exception as exc:
+            record("publish_fail", id=props.message_id, error=type(exc).__name__)
+            raise
+        confirmed = bool(self.connection.transport_options.get("confirm_publish"))
+        record("publish_ok", id=props.message_id, confirmed=confirmed)
 
     def _send(self, payload: bytes, exchange: str, key: str, props, mandatory: bool) -> None:
         options = self.connection.transport_options

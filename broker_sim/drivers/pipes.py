@@ -1,90 +1,88 @@
-"""One direction of a client link through a toxic chain, applied on the event loop in order.
+"""One direction of a live client link through a toxic chain, on the asyncio event loop.
 
 With no toxics the pipe is transparent (bytes go straight through, no scheduling cost).
-With toxics, each chunk or close is fed to the chain and the timestamped events it returns
-are applied in order, never before an earlier one (bytes are never reordered).
+With toxics, :class:`~broker_sim.toxics.pipe.ToxicPipe` holds the timestamped events and
+this driver wakes on a loop timer to apply what is due, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Callable
 
-from broker_sim.toxics import CLOSE, DATA, RESET, Chain, Event
+from broker_sim.toxics import DATA, RESET
+from broker_sim.toxics.pipe import ToxicPipe
 
 
 class TimedPipe:
     def __init__(self, deliver: Callable[[bytes], None], close: Callable[[bool], None]) -> None:
         self.deliver = deliver
         self.close = close  # close(reset)
-        self.chain = Chain()
-        self.queue: deque[Event] = deque()
-        self.last = 0.0
-        self.closed = False
-        self._handle: asyncio.TimerHandle | None = None
-        self._deadline: asyncio.TimerHandle | None = None
+        self.core = ToxicPipe()
+        self._timer: asyncio.TimerHandle | None = None
+        self._at: float | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.core.closed
+
+    @closed.setter
+    def closed(self, value: bool) -> None:
+        self.core.closed = value
 
     @property
     def transparent(self) -> bool:
-        return not self.chain.states and not self.queue
+        return self.core.transparent
 
     def push(self, data: bytes) -> None:
-        if self.closed:
+        if self.core.closed:
             return
-        if self.transparent:
+        if self.core.transparent:
             self.deliver(data)
         else:
-            self.emit(self.chain.feed(Event(DATA, time.monotonic(), data)))
+            self.core.push(data, time.monotonic())
+            self._run()
 
     def push_close(self, reset: bool = False) -> None:
-        if self.closed:
+        if self.core.closed:
             return
-        if self.transparent:
-            self.closed = True
+        if self.core.transparent:
+            self.core.closed = True
             self.close(reset)
         else:
-            self.emit(self.chain.feed(Event(RESET if reset else CLOSE, time.monotonic())))
+            self.core.push_close(reset, time.monotonic())
+            self._run()
 
     def add(self, name: str, state) -> None:
-        self.chain.add(name, state, time.monotonic())
+        self.core.add(name, state, time.monotonic())
         self._arm()
 
     def remove(self, name: str) -> None:
-        self.emit(self.chain.remove(name, time.monotonic()))
-
-    def emit(self, events: list[Event]) -> None:
-        self.queue.extend(events)
-        self._arm()
-
-    def _arm(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._handle is None and self.queue:
-            at = max(self.queue[0].time, self.last)
-            self._handle = loop.call_later(max(0.0, at - time.monotonic()), self._run)
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-        deadline = self.chain.deadline()
-        if deadline is not None:
-            self._deadline = loop.call_later(max(0.0, deadline - time.monotonic()), self._fire)
-
-    def _fire(self) -> None:
-        self._deadline = None
-        self.emit(self.chain.fire(time.monotonic()))
+        self.core.remove(name, time.monotonic())
+        self._run()
 
     def _run(self) -> None:
-        self._handle = None
-        now = time.monotonic()
-        while self.queue and not self.closed and max(self.queue[0].time, self.last) <= now:
-            event = self.queue.popleft()
-            self.last = max(event.time, self.last)
+        """Apply what is due now, then sleep until the next event or toxic deadline."""
+        for event in self.core.due(time.monotonic()):
             if event.kind == DATA:
                 self.deliver(event.data)
             else:
-                self.closed = True
                 self.close(event.kind == RESET)
-        if self.closed:
-            self.queue.clear()
         self._arm()
+
+    def _arm(self) -> None:
+        at = self.core.next_time()
+        if at == self._at and self._timer is not None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._at = at
+        if at is not None:
+            delay = max(0.0, at - time.monotonic())
+            self._timer = asyncio.get_running_loop().call_later(delay, self._fired)
+
+    def _fired(self) -> None:
+        self._timer, self._at = None, None
+        self._run()

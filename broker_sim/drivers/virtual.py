@@ -2,12 +2,18 @@
 
 Theory of operation. A :class:`World` owns a :class:`~broker_sim.cluster.Cluster` on a
 virtual clock and a set of *actors*: ordinary blocking Python functions (a publisher loop,
-a consumer using the bundled client) each running in its own thread, but only one at a time —
-the world hands a baton to one actor and waits until that actor blocks (a receive with a
-timeout, a sleep) or finishes. Which ready actor runs next is drawn from the world's seeded
-RNG; when none is ready, the clock jumps to the earliest actor wake-up or cluster timer.
-Client sockets are in-memory links carrying the same encoded frames as TCP. So the same
-seed gives the same run, and a 60 s heartbeat costs nothing.
+a consumer using the bundled client), each a greenlet on the world's one thread. The world
+switches to one actor and gets control back when that actor blocks (a receive with a
+timeout, a sleep) or finishes; a switch costs about a microsecond. Which ready actor runs
+next is drawn from the world's seeded RNG; when none is ready, the clock jumps to the
+earliest actor wake-up, scheduled fault, cluster timer or link event. Client sockets are
+in-memory links (``world_links``) carrying the same encoded frames as TCP, through the same
+toxics, with a seeded network jitter. So the same seed gives the same run, and a 60 s
+heartbeat costs nothing.
+
+Faults are scheduled at virtual times by name (:data:`FAULTS`, ``world.at(3, "kill",
+"node1")``) and recorded in the history with everything the client records (see
+``client.runtime``); :meth:`World.digest` hashes that history.
 
 Calling the real ``time.sleep`` or opening a real socket from an actor would break
 determinism: inside :meth:`World.run` both raise :class:`WorldViolation`.
@@ -16,18 +22,23 @@ determinism: inside :meth:`World.run` both raise :class:`WorldViolation`.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import socket
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from broker_sim.cluster import Cluster
+import greenlet
+
+from broker_sim.cluster import Cluster, FaultError
+from broker_sim.drivers.world_links import HOST, NODE_PORT, WorldProxies, WorldTransport
+from broker_sim.toxiproxy.api import ToxiproxyAPI
 
 START = 1_700_000_000.0
-_local = threading.local()
+_active: World | None = None  # the world whose run() is on the stack (one at a time)
 
 
 class WorldViolation(RuntimeError):
@@ -54,13 +65,12 @@ class VirtualClock:
 class Actor:
     name: str
     fn: Callable
-    go: threading.Event = field(default_factory=threading.Event)
     wake_at: float | None = None
     ready_when: Callable[[], bool] | None = None
     blocked_on: str = "start"
     done: bool = False
     error: str | None = None
-    thread: threading.Thread | None = None
+    glet: greenlet.greenlet | None = None
 
     def ready(self, now: float) -> bool:
         if self.done:
@@ -83,26 +93,35 @@ class World:
         self.clock = VirtualClock()
         self.cluster = Cluster(nodes, self.clock, self.rng, election_timeout=election_timeout)
         self.actors: list[Actor] = []
-        self.history: list[str] = []
+        self.history: list[str] = []  # one line per event: what the digest covers
+        self.events: list[tuple[float, str, dict]] = []  # the same events, for checkers
         self.links: dict = {}  # server connection -> WorldTransport
-        self.ports = {50000 + i: node for i, node in enumerate(self.cluster.nodes.values())}
-        self._back = threading.Event()
+        self.isolated: set[str] = set()  # actors whose links are cut (see isolate)
+        self.current: Actor | None = None  # the actor running now; None in the scheduler
+        self._thread = 0
         self.scheduled: list[tuple[float, int, Callable]] = []
         self.runtime = WorldRuntime(self)
         self.network_jitter = network_jitter  # broker->client delay drawn from the seed
+        self.replay_hint = f"World(seed={seed})"  # how to re-run this world: set by workloads
+        self.proxies = WorldProxies(self)
+        self.toxiproxy = ToxiproxyAPI(self.proxies, self.rng)
+        self.proxies.install_nodes()
 
     # -- the history and its digest ----------------------------------------------------------
 
     def record(self, kind: str, **details) -> None:
+        self.events.append((self.clock() - START, kind, details))
         items = " ".join(f"{k}={details[k]!r}" for k in sorted(details))
         self.history.append(f"{self.clock() - START:12.6f} {kind} {items}".rstrip())
 
     def digest(self) -> str:
         return hashlib.sha256("\n".join(self.history).encode()).hexdigest()
 
+    def on_world_thread(self) -> bool:
+        return threading.get_ident() == self._thread
+
     def url(self, node: int) -> str:
-        port = list(self.ports)[node]
-        return f"amqp://guest:guest@world:{port}//"
+        return f"amqp://guest:guest@{HOST}:{NODE_PORT + node}//"
 
     # -- actors and faults -----------------------------------------------------------------------
 
@@ -111,25 +130,121 @@ class World:
         self.actors.append(actor)
         return actor
 
-    def at(self, delay: float, action: Callable[[], None], label: str) -> None:
-        """Run ``action`` (a fault, say) at virtual time now + ``delay``."""
+    def at(self, delay: float, fault: str | Callable, *args, **kwargs) -> None:
+        """Run a fault at virtual time now + ``delay``: a name from :data:`FAULTS` with its
+        arguments (``world.at(3, "kill", "node1")``) or any callable. It is recorded in the
+        history when it fires; a fault that cannot apply raises there, naming itself."""
+        if isinstance(fault, str):
+            if fault not in FAULTS:
+                raise FaultError(f"unknown fault {fault!r}: one of {', '.join(FAULTS)}")
+            action, label = getattr(self, fault), fault
+        else:
+            action, label = fault, getattr(fault, "__name__", "action")
+        if delay < 0:
+            raise FaultError(f"fault {label!r} scheduled {delay} s in the past")
         when = self.clock() + delay
+        text = " ".join([label, *(str(a) for a in args), *(f"{k}={v}" for k, v in kwargs.items())])
 
         def fire() -> None:
-            self.record("fault", action=label)
-            action()
+            self.record("fault", action=text)
+            try:
+                action(*args, **kwargs)
+            except (FaultError, ToxiproxyError) as exc:
+                raise FaultError(
+                    f"fault {text!r} at t={self.clock() - START:.3f}s failed (seed "
+                    f"{self.seed}): {exc}"
+                ) from exc
 
         self.scheduled.append((when, len(self.scheduled), fire))
-        self.scheduled.sort()
+        self.scheduled.sort(key=lambda item: item[:2])
+
+    # The fault vocabulary (DESIGN section 3) as the world applies it.
+    def kill(self, node: str) -> None:
+        self.cluster.kill(node)
+
+    def stop(self, node: str) -> None:
+        self.cluster.stop(node)
+
+    def start(self, node: str) -> None:
+        self.cluster.start(node)
+
+    def restart(self, node: str) -> None:
+        self.cluster.restart(node)
+
+    def pause(self, node: str) -> None:
+        self.cluster.pause(node)
+
+    def resume(self, node: str) -> None:
+        self.cluster.resume(node)
+
+    def partition(self, groups) -> None:
+        self.cluster.partition(groups)
+
+    def heal(self) -> None:
+        self.cluster.heal()
+
+    def drop_heartbeats(self, node: str, dropped: bool = True) -> None:
+        self.cluster.drop_heartbeats(node, dropped)
+
+    def isolate(self, actor: str) -> None:
+        """Cut every link of ``actor`` silently (a pulled cable: no FIN, no RST); its new
+        connections time out. Heartbeats notice it, on both sides."""
+        if actor not in {a.name for a in self.actors}:
+            raise FaultError(f"isolate: no actor named {actor!r}")
+        self.isolated.add(actor)
+
+    def rejoin(self, actor: str) -> None:
+        """Undo :meth:`isolate` (bytes lost meanwhile stay lost)."""
+        if actor not in self.isolated:
+            raise FaultError(f"rejoin: actor {actor!r} is not isolated")
+        self.isolated.discard(actor)
+
+    def add_toxic(
+        self,
+        proxy: str,
+        type: str,
+        stream: str = "downstream",
+        name: str | None = None,
+        toxicity: float = 1.0,
+        **attributes,
+    ) -> dict:
+        """Add a toxic through the world's Toxiproxy API (same validation, same names)."""
+        body = {"type": type, "stream": stream, "toxicity": toxicity, "attributes": attributes}
+        if name:
+            body["name"] = name
+        return self.api("POST", f"/proxies/{proxy}/toxics", body)
+
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        self.api("DELETE", f"/proxies/{proxy}/toxics/{name}")
+
+    def down(self, proxy: str) -> None:
+        """Toxiproxy's ``enabled: false``: links closed, new connections refused."""
+        self.api("POST", f"/proxies/{proxy}", {"enabled": False})
+
+    def up(self, proxy: str) -> None:
+        self.api("POST", f"/proxies/{proxy}", {"enabled": True})
+
+    def api(self, method: str, path: str, body: dict | None = None):
+        """One request to the world's Toxiproxy API; an error raises with its status and body."""
+        raw = json.dumps(body).encode() if body is not None else b""
+        status, _headers, reply = self.toxiproxy.handle(method, path, {}, raw)
+        if status >= 400:
+            raise ToxiproxyError(status, reply.decode().strip(), f"{method} {path}")
+        self.route()
+        return json.loads(reply) if reply else None
 
     # -- running -----------------------------------------------------------------------------------
 
     def run(self, until: float = 3600.0, max_steps: int = 1_000_000) -> None:
         """Run until every actor is done or ``until`` virtual seconds have passed."""
+        global _active
+        if _active is not None:
+            raise RuntimeError("a world is already running in this process")
         end = self.clock() + until
         real_sleep, real_connect = time.sleep, socket.socket.connect
         time.sleep = _guard(real_sleep, "time.sleep")
         socket.socket.connect = _guard(real_connect, "socket.connect")
+        _active, self._thread = self, threading.get_ident()
         try:
             for _ in range(max_steps):
                 if all(a.done for a in self.actors) or self.clock() >= end:
@@ -137,154 +252,111 @@ class World:
                 self._step(end)
             raise RuntimeError(f"world did not finish within {max_steps} steps (seed {self.seed})")
         finally:
+            _active = None
             time.sleep, socket.socket.connect = real_sleep, real_connect
 
     def _step(self, end: float) -> None:
         now = self.clock()
-        ready = sorted((a for a in self.actors if a.ready(now)), key=lambda a: a.name)
+        ready = [a for a in self.actors if a.ready(now)]  # spawn order: deterministic
         if ready:
-            self._run_actor(self.rng.choice(ready))
+            self._run_actor(ready[0] if len(ready) == 1 else self.rng.choice(ready))
             return
-        wakes = [a.wake_at for a in self.actors if not a.done and a.wake_at is not None]
-        candidates = wakes + [t for t, _, _ in self.scheduled[:1]]
+        self.clock.t = max(now, min(self._next_time(now), end))
+        while self.scheduled and self.scheduled[0][0] <= self.clock.t:
+            self.scheduled.pop(0)[2]()
+        self.cluster.tick()
+        self.route()
+        for link in list(self.links.values()):
+            link.pump(self.clock.t)
+        self.route()
+
+    def _next_time(self, now: float) -> float:
+        """The earliest actor wake-up, fault, cluster timer or link event: where time jumps."""
+        times = [a.wake_at for a in self.actors if not a.done and a.wake_at is not None]
+        if self.scheduled:
+            times.append(self.scheduled[0][0])
         deadline = self.cluster.next_deadline()
         if deadline is not None:
-            candidates.append(deadline)
-        # a chunk nobody is reading yet must not hold the clock back
-        candidates += [
-            link.pending[0][0]
-            for link in self.links.values()
-            if link.pending and link.pending[0][0] > now
-        ]
-        if not candidates:
+            times.append(deadline)
+        for link in self.links.values():
+            t = link.next_time()
+            if t is not None:
+                times.append(max(t, now))
+        if not times:
             waiting = ", ".join(f"{a.name} in {a.blocked_on}" for a in self.actors if not a.done)
             raise WorldDeadlock(
                 f"deadlock at t={now - START:.3f}s (seed {self.seed}): "
                 f"{waiting} — nothing left to wake them"
             )
-        self.clock.t = max(now, min(min(candidates), end))
-        while self.scheduled and self.scheduled[0][0] <= self.clock.t:
-            self.scheduled.pop(0)[2]()
-        self.cluster.tick()
-        self.route()
+        return min(times)
 
     def _run_actor(self, actor: Actor) -> None:
-        if actor.thread is None:
-            actor.thread = threading.Thread(
-                target=self._actor_main, args=(actor,), daemon=True, name=f"world-{actor.name}"
-            )
-            actor.thread.start()
+        if actor.glet is None:
+            actor.glet = greenlet.greenlet(lambda: self._actor_main(actor))
         actor.wake_at, actor.ready_when = None, None
-        self._back.clear()
-        actor.go.set()
-        self._back.wait()
+        self.current = actor
+        try:
+            actor.glet.switch()
+        finally:
+            self.current = None
         if actor.error is not None:
             raise ActorFailed(
                 f"actor {actor.name} failed (seed {self.seed}; replay with "
-                f"`warren replay --seed {self.seed}`):\n{actor.error}"
+                f"{self.replay_hint}):\n{actor.error}"
             )
 
     def _actor_main(self, actor: Actor) -> None:
-        actor.go.wait()
-        _local.world, _local.actor = self, actor
         try:
             actor.fn()
         except BaseException:
             actor.error = traceback.format_exc()
         actor.done = True
-        self._back.set()
 
     def block(self, what: str, timeout: float | None, ready: Callable[[], bool] | None) -> None:
-        """Called from an actor: give the baton back until ``ready()`` or the timeout."""
-        actor: Actor = _local.actor
+        """Called from an actor: hand control back until ``ready()`` or the timeout."""
+        actor = self.current
+        if actor is None or greenlet.getcurrent() is not actor.glet:
+            raise WorldViolation(f"{what} outside an actor of the world (seed {self.seed})")
         actor.blocked_on = what
         actor.wake_at = None if timeout is None else self.clock() + timeout
         actor.ready_when = ready
-        actor.go.clear()
-        self._back.set()
-        actor.go.wait()
+        actor.glet.parent.switch()
 
     def route(self) -> None:
-        """Move what the nodes wrote into the links of the client side."""
+        """Move what the nodes wrote into the downstream pipes of the client links."""
+        now = self.clock()
         for node in self.cluster.nodes.values():
             for conn, data, action in node.take_output():
                 link = self.links.get(conn)
-                if link is None:
-                    continue
-                at = self.clock() + self.rng.uniform(0, self.network_jitter)
-                at = max(at, link.pending[-1][0]) if link.pending else at  # keep the order
-                link.pending.append((at, data, action))
+                if link is not None:
+                    link.from_node(data, action, now + self.rng.uniform(0, self.network_jitter))
+
+
+class ToxiproxyError(RuntimeError):
+    """The world's Toxiproxy API refused a request: Toxiproxy's status and body."""
+
+    def __init__(self, status: int, body: str, request: str) -> None:
+        super().__init__(f"{request}: HTTP {status} {body}")
+        self.status, self.body = status, body
 
 
 def _guard(real, name: str):
     def guarded(*args, **kwargs):
-        if getattr(_local, "world", None) is not None:
+        world = _active
+        if world is not None and world.current is not None and world.on_world_thread():
             raise WorldViolation(
                 f"{name} called inside the world by actor "
-                f"{_local.actor.name}: use the world's runtime instead "
-                f"(it would break determinism)"
+                f"{world.current.name}: use the world's runtime instead "
+                f"(it would break determinism; seed {world.seed})"
             )
         return real(*args, **kwargs)
 
     return guarded
 
 
-class WorldTransport:
-    """A client link into a node: the client's bytes go straight to the node."""
-
-    def __init__(self, world: World, host: str, port: int) -> None:
-        node = world.ports.get(port)
-        if node is None or not node.running:
-            raise ConnectionRefusedError(f"world: nothing listens on {host}:{port}")
-        self.world, self.node = world, node
-        self.conn = node.connect(f"actor:{_local.actor.name}")
-        world.links[self.conn] = self
-        self.inbox = bytearray()
-        self.pending: list[tuple[float, bytes, str | None]] = []  # (due, data, close action)
-        self.closed: str | None = None
-        world.route()
-
-    def _arrived(self) -> bool:
-        """Move what is due into the inbox; True if there is something to return."""
-        now = self.world.clock()
-        while self.pending and self.pending[0][0] <= now:
-            _, data, action = self.pending.pop(0)
-            self.inbox += data
-            if action is not None:
-                self.closed = action
-        return bool(self.inbox) or self.closed is not None
-
-    def send(self, data: bytes, timeout: float = 10.0) -> None:
-        self._arrived()  # a reset that has reached the client fails the next send, as EPIPE
-        if self.closed == "reset":
-            raise ConnectionResetError("world: connection reset by peer")
-        if self.closed:
-            raise BrokenPipeError("world: connection closed by the broker")
-        self.node.receive(self.conn, data)
-        self.world.route()
-
-    def recv(self, timeout: float) -> bytes | None:
-        if not self._arrived():
-            self.world.block("recv", timeout, self._arrived)
-        if self.inbox:
-            data = bytes(self.inbox)
-            self.inbox.clear()
-            return data
-        if self.closed == "reset":
-            raise ConnectionResetError("world: connection reset by peer")
-        return b"" if self.closed else None
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = "close"
-            self.node.connection_lost(self.conn)
-            self.world.route()
-
-    abort = close
-
-
 class WorldRuntime:
-    """The bundled client's runtime inside a world (see client.runtime)."""
+    """The bundled client's runtime inside a world (see client.runtime): virtual time,
+    in-memory links, randomness and ids from the world's seed, history into the world's."""
 
     def __init__(self, world: World) -> None:
         self.world = world
@@ -296,5 +368,43 @@ class WorldRuntime:
         self.world.block("sleep", seconds, None)
         return not (stop is not None and stop.is_set())
 
-    def connect(self, host: str, port: int, timeout: float, ssl):
-        return WorldTransport(self.world, host, port)
+    def connect(self, host: str, port: int, timeout: float, ssl) -> WorldTransport:
+        world = self.world
+        actor = world.current.name if world.current else "-"
+        proxy = world.proxies.proxy_at(port) if host == HOST else None
+        if proxy is None:
+            raise ConnectionRefusedError(f"world: nothing listens on {host}:{port}")
+        if actor in world.isolated:  # the SYN is lost: the connect times out
+            world.block("connect", timeout, None)
+            raise TimeoutError(f"world: connect to {host}:{port} timed out ({actor} is isolated)")
+        return WorldTransport(world, proxy, actor)
+
+    def random(self) -> random.Random:
+        return random.Random(self.world.rng.getrandbits(64))
+
+    def new_id(self) -> str:
+        return f"{self.world.rng.getrandbits(128):032x}"
+
+    def record(self, kind: str, **details) -> None:
+        actor = self.world.current
+        self.world.record(kind, actor=actor.name if actor else "-", **details)
+
+
+#: the fault vocabulary (DESIGN section 3) World.at schedules by name: each is a World method
+FAULTS = (
+    "kill",
+    "stop",
+    "start",
+    "restart",
+    "pause",
+    "resume",
+    "partition",
+    "heal",
+    "drop_heartbeats",
+    "isolate",
+    "rejoin",
+    "add_toxic",
+    "remove_toxic",
+    "down",
+    "up",
+)

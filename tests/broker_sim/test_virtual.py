@@ -79,7 +79,7 @@ def test_a_sixty_second_heartbeat_and_a_ten_minute_hang_cost_no_wall_time():
 
     world.spawn("worker", worker)
     world.spawn("late-publisher", late_publisher)
-    world.at(1.0, lambda: world.cluster.pause("node1"), "pause node1")
+    world.at(1.0, "pause", "node1")
     started = time.monotonic()
     world.run(until=4000)
     assert time.monotonic() - started < 2.0, "ten simulated minutes in a fraction of a second"
