@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pamqp import commands, header
 from pamqp.base import Frame as Method
 
+from broker_sim import properties as basic_properties
 from broker_sim.errors import AMQPError
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
@@ -28,6 +29,7 @@ HEARTBEAT_FRAME = b"\x08\x00\x00\x00\x00\x00\x00\xce"
 _HDR = struct.Struct(">BHI")
 _METHOD_ID = struct.Struct(">I")
 _CONTENT_HDR = struct.Struct(">HHQ")
+_FLAG_WORD = struct.Struct(">H")
 
 
 @dataclass(slots=True)
@@ -173,12 +175,16 @@ def _decode_header(channel: int, payload: bytes) -> InFrame:
     if props_raw == _last_header[0]:
         properties = _last_header[1]  # decoded properties are never mutated
     else:
-        content = header.ContentHeader()
         try:
-            content.unmarshal(payload)
+            properties = basic_properties.decode(
+                _FLAG_WORD.unpack_from(payload, 12)[0], payload[14:]
+            )
+            if properties is None:
+                content = header.ContentHeader()
+                content.unmarshal(payload)
+                properties = content.properties
         except Exception as exc:
             raise AMQPError.of("syntax", detail=f"cannot decode content header: {exc}") from None
-        properties = content.properties
         _last_header[:] = [props_raw, properties]
     return InFrame(
         FRAME_HEADER,
@@ -212,13 +218,27 @@ def frame(kind: int, channel: int, payload: bytes) -> bytes:
 
 
 def method_frame(channel: int, method: Method) -> bytes:
-    """Encode one method frame."""
-    return frame(FRAME_METHOD, channel, _METHOD_ID.pack(method.index) + method.marshal())
+    """Encode one method frame; the per-message methods (basic.publish, basic.ack) by hand."""
+    kind = type(method)
+    if kind is _Publish:
+        payload = b"".join(
+            (
+                _PUBLISH_HEAD,
+                _shortstr(method.exchange),
+                _shortstr(method.routing_key),
+                bytes((bool(method.mandatory) | bool(method.immediate) << 1,)),
+            )
+        )
+    elif kind is _Ack:
+        payload = _ACK_HEAD + _ACK_BODY.pack(method.delivery_tag, 1 if method.multiple else 0)
+    else:
+        payload = _METHOD_ID.pack(method.index) + method.marshal()
+    return frame(FRAME_METHOD, channel, payload)
 
 
 def header_payload(properties: commands.Basic.Properties, body_size: int) -> bytes:
-    """Encode a content-header payload (spec 4.2.6.1)."""
-    return header.ContentHeader(0, body_size, properties).marshal()
+    """Encode a content-header payload (spec 4.2.6.1): class 60, weight 0, size, properties."""
+    return _CONTENT_HDR.pack(60, 0, body_size) + basic_properties.encode(properties)
 
 
 def content_frames(channel: int, header_bytes: bytes, body: bytes, frame_max: int) -> bytes:
@@ -236,6 +256,9 @@ def _shortstr(value: str) -> bytes:
 
 
 _DELIVER_INDEX = _METHOD_ID.pack(commands.Basic.Deliver.index)
+_Publish, _Ack = commands.Basic.Publish, commands.Basic.Ack
+_PUBLISH_HEAD = _METHOD_ID.pack(_PUBLISH_INDEX) + b"\x00\x00"  # + reserved ticket
+_ACK_HEAD = _METHOD_ID.pack(_ACK_INDEX)
 _U64 = struct.Struct(">Q")
 
 

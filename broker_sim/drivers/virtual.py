@@ -71,10 +71,13 @@ class Actor:
     done: bool = False
     error: str | None = None
     glet: greenlet.greenlet | None = None
+    woken: bool = False  # set by a link when what the actor waits for has arrived
 
     def ready(self, now: float) -> bool:
         if self.done:
             return False
+        if self.woken:
+            return True
         if self.ready_when is not None and self.ready_when():
             return True
         return self.wake_at is not None and self.wake_at <= now
@@ -93,9 +96,10 @@ class World:
         self.clock = VirtualClock()
         self.cluster = Cluster(nodes, self.clock, self.rng, election_timeout=election_timeout)
         self.actors: list[Actor] = []
-        self.history: list[str] = []  # one line per event: what the digest covers
-        self.events: list[tuple[float, str, dict]] = []  # the same events, for checkers
+        self.events: list[tuple[float, str, dict]] = []  # (virtual s, kind, details)
+        self._lines: list[str] = []  # events formatted so far (see history)
         self.links: dict = {}  # server connection -> WorldTransport
+        self.busy: dict = {}  # links with events in flight or toxics (ordered: deterministic)
         self.isolated: set[str] = set()  # actors whose links are cut (see isolate)
         self.current: Actor | None = None  # the actor running now; None in the scheduler
         self._thread = 0
@@ -110,9 +114,15 @@ class World:
     # -- the history and its digest ----------------------------------------------------------
 
     def record(self, kind: str, **details) -> None:
-        self.events.append((self.clock() - START, kind, details))
-        items = " ".join(f"{k}={details[k]!r}" for k in sorted(details))
-        self.history.append(f"{self.clock() - START:12.6f} {kind} {items}".rstrip())
+        self.events.append((self.clock.t - START, kind, details))
+
+    @property
+    def history(self) -> list[str]:
+        """One line per event, ``<virtual s> <kind> <key>=<repr> ...``: what the digest covers."""
+        for t, kind, details in self.events[len(self._lines) :]:
+            items = " ".join(f"{k}={details[k]!r}" for k in sorted(details))
+            self._lines.append(f"{t:12.6f} {kind} {items}".rstrip())
+        return self._lines
 
     def digest(self) -> str:
         return hashlib.sha256("\n".join(self.history).encode()).hexdigest()
@@ -257,6 +267,10 @@ class World:
 
     def _step(self, end: float) -> None:
         now = self.clock()
+        for link in list(self.busy):  # what is due now may wake a reader: it joins the draw
+            t = link.next_time()
+            if t is not None and t <= now:
+                link.pump(now)
         ready = [a for a in self.actors if a.ready(now)]  # spawn order: deterministic
         if ready:
             self._run_actor(ready[0] if len(ready) == 1 else self.rng.choice(ready))
@@ -266,7 +280,7 @@ class World:
             self.scheduled.pop(0)[2]()
         self.cluster.tick()
         self.route()
-        for link in list(self.links.values()):
+        for link in list(self.busy):
             link.pump(self.clock.t)
         self.route()
 
@@ -278,7 +292,7 @@ class World:
         deadline = self.cluster.next_deadline()
         if deadline is not None:
             times.append(deadline)
-        for link in self.links.values():
+        for link in self.busy:
             t = link.next_time()
             if t is not None:
                 times.append(max(t, now))
@@ -312,15 +326,20 @@ class World:
             actor.error = traceback.format_exc()
         actor.done = True
 
-    def block(self, what: str, timeout: float | None, ready: Callable[[], bool] | None) -> None:
-        """Called from an actor: hand control back until ``ready()`` or the timeout."""
+    def block(
+        self, what: str, timeout: float | None, ready: Callable[[], bool] | None = None
+    ) -> Actor:
+        """Called from an actor: hand control back until ``ready()``, a link wakes the actor
+        (``actor.woken``) or the timeout."""
         actor = self.current
         if actor is None or greenlet.getcurrent() is not actor.glet:
             raise WorldViolation(f"{what} outside an actor of the world (seed {self.seed})")
         actor.blocked_on = what
         actor.wake_at = None if timeout is None else self.clock() + timeout
         actor.ready_when = ready
+        actor.woken = False
         actor.glet.parent.switch()
+        return actor
 
     def route(self) -> None:
         """Move what the nodes wrote into the downstream pipes of the client links."""

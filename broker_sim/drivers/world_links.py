@@ -45,7 +45,10 @@ class WorldTransport:
             self.pipe(toxic.stream).add(toxic.name, toxic.new_state(world.rng), now)
         self.inbox = bytearray()
         self.closed: str | None = None  # "close" or "reset" once the client's side is cut
+        self.waiter = None  # the actor blocked in recv on this link
         world.links[self.conn] = self
+        if proxy.toxics:
+            world.busy[self] = None
         world.route()
 
     def pipe(self, stream: str) -> ToxicPipe:
@@ -61,25 +64,33 @@ class WorldTransport:
             self.down.push(data, at)
         if action is not None:
             self.down.push_close(action == "reset", at)
+        self.world.busy[self] = None
 
     def pump(self, now: float) -> None:
-        """Apply what both pipes hold that is due by ``now``."""
-        if self.up.queue or self.up.chain.states:
-            for event in self.up.due(now):
+        """Apply what both pipes hold that is due by ``now``; wake the reader if it got any."""
+        up, down = self.up, self.down
+        if up.queue or up.chain.states:
+            for event in up.due(now):
                 if event.kind == DATA:
                     self.node.receive(self.conn, event.data)
                 else:
                     self.cut(event.kind == RESET)
-        if self.down.queue or self.down.chain.states:
-            for event in self.down.due(now):
+        if down.queue or down.chain.states:
+            for event in down.due(now):
                 if event.kind == DATA:
                     self.inbox += event.data
                 else:
                     self.cut(event.kind == RESET)
+            if self.waiter is not None and (self.inbox or self.closed is not None):
+                self.waiter.woken = True
+        if not (up.queue or down.queue or up.chain.states or down.chain.states):
+            self.world.busy.pop(self, None)
 
     def next_time(self) -> float | None:
-        times = [t for t in (self.up.next_time(), self.down.next_time()) if t is not None]
-        return min(times) if times else None
+        up, down = self.up.next_time(), self.down.next_time()
+        if up is None or (down is not None and down < up):
+            return down
+        return up
 
     def cut(self, reset: bool) -> None:
         """Both ends closed: the client sees EOF (or a reset), the node loses the connection."""
@@ -87,11 +98,15 @@ class WorldTransport:
             self.closed = "reset" if reset else "close"
         self.up.closed = self.down.closed = True
         self.world.links.pop(self.conn, None)
+        if self.waiter is not None:
+            self.waiter.woken = True
         self.node.connection_lost(self.conn)
 
     # -- the client's side (client.transport's interface) ------------------------------------
 
     def _arrived(self) -> bool:
+        if self.inbox or self.closed is not None:
+            return True
         self.pump(self.world.clock())
         return bool(self.inbox) or self.closed is not None
 
@@ -107,12 +122,17 @@ class WorldTransport:
             self.node.receive(self.conn, data)
         else:
             self.up.push(data, self.world.clock())
+            self.world.busy[self] = None
             self.pump(self.world.clock())
         self.world.route()
 
     def recv(self, timeout: float) -> bytes | None:
         if not self._arrived():
-            self.world.block("recv", timeout, self._arrived)
+            self.waiter = self.world.current
+            try:
+                self.world.block("recv", timeout)
+            finally:
+                self.waiter = None
         if self.inbox:
             data = bytes(self.inbox)
             self.inbox.clear()
@@ -128,6 +148,7 @@ class WorldTransport:
                 self.cut(False)
             else:
                 self.up.push_close(False, self.world.clock())
+                self.world.busy[self] = None
             self.world.route()
 
     abort = close
@@ -181,6 +202,7 @@ class WorldProxies:
         now = self.world.clock()
         for link in self.links_of(proxy):
             link.pipe(toxic.stream).add(toxic.name, toxic.new_state(self.world.rng), now)
+            self.world.busy[link] = None
 
     def toxic_removed(self, proxy: Proxy, toxic: Toxic) -> None:
         now = self.world.clock()

@@ -48,17 +48,19 @@ class ToxicPipe:
 
     def next_time(self) -> float | None:
         """When something will be due (an event to apply or a toxic's own deadline)."""
-        times = [] if self.closed else [self.chain.deadline()]
-        if self.queue:
-            times.append(max(self.queue[0].time, self.last))
-        times = [t for t in times if t is not None]
-        return min(times) if times else None
+        at = max(self.queue[0].time, self.last) if self.queue else None
+        if self.chain.states and not self.closed:
+            deadline = self.chain.deadline()
+            if deadline is not None and (at is None or deadline < at):
+                return deadline
+        return at
 
     def due(self, now: float) -> list[Event]:
         """Pop the events due by ``now``, in order; a close ends the pipe."""
-        deadline = self.chain.deadline()
-        if deadline is not None and deadline <= now and not self.closed:
-            self.queue.extend(self.chain.fire(now))
+        if self.chain.states and not self.closed:
+            deadline = self.chain.deadline()
+            if deadline is not None and deadline <= now:
+                self.queue.extend(self.chain.fire(now))
         out: list[Event] = []
         while self.queue and not self.closed and max(self.queue[0].time, self.last) <= now:
             event = self.queue.popleft()
