@@ -68,3 +68,18 @@ def test_hand_encoded_publish_and_ack_frames_match_pamqp(exchange, key, mandator
     for method in (publish, ack):
         generic = framing.frame(1, 5, method.index.to_bytes(4, "big") + method.marshal())
         assert framing.method_frame(5, method) == generic
+
+
+@settings(max_examples=200, deadline=None)
+@given(keys, st.integers(0, 2**63 - 1), st.booleans(), exchanges, keys)
+def test_hand_decoded_deliver_matches_pamqp(consumer_tag, tag, redelivered, exchange, key):
+    from broker_sim import framing
+
+    raw = framing.deliver_method_frame(3, consumer_tag, tag, redelivered, exchange, key)
+    reader = framing.FrameReader(0)
+    reader.feed(raw)
+    (got,) = list(reader.frames())
+    reference = commands.Basic.Deliver()
+    reference.unmarshal(raw[11:-1])
+    for name in ("consumer_tag", "delivery_tag", "redelivered", "exchange", "routing_key"):
+        assert getattr(got.method, name) == getattr(reference, name), name

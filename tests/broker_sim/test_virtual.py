@@ -121,3 +121,37 @@ def test_real_time_or_sockets_inside_the_world_are_refused(call):
     with pytest.raises(ActorFailed, match="WorldViolation"):
         world.run(until=1)
     time.sleep(0)  # the real functions are restored afterwards
+
+
+def test_the_client_records_the_history_design_section_5_lists():
+    world = replay(4, "failover-demo")
+    kinds = [kind for _, kind, _ in world.events]
+    for kind in ("publish_invoke", "publish_ok", "deliver", "ack", "error", "fault"):
+        assert kind in kinds, kind
+    assert "recovery_succeeded" in kinds, "the publisher reconnected after the kill"
+    invoked = [d["id"] for _, kind, d in world.events if kind == "publish_invoke"]
+    assert invoked == [f"m{n}" for n in range(120)]
+    kill = next(t for t, kind, d in world.events if kind == "fault" and "kill" in d["action"])
+    after = [kind for t, kind, _ in world.events if t > kill]
+    assert after.index("error") < after.index("recovery_succeeded")
+    assert world.history[0].split()[1] in kinds  # the digest covers these lines
+
+
+def test_generated_message_ids_and_shuffled_failover_come_from_the_seed():
+    def run(seed):
+        world = World(seed)
+
+        def publisher():
+            urls = ";".join(world.url(i) for i in range(3))
+            conn = Connection(urls, failover_strategy="shuffle", runtime=world.runtime)
+            producer = Producer(conn)
+            for _ in range(3):
+                producer.publish(b"x", routing_key="q", retry=True)
+            conn.collect()
+
+        world.spawn("publisher", publisher)
+        world.run(until=60)
+        return [d for _, kind, d in world.events if kind in ("publish_ok", "publish_invoke")]
+
+    assert run(1) == run(1)
+    assert run(1) != run(2)
