@@ -154,6 +154,9 @@ def _decode_deliver(payload: bytes) -> commands.Basic.Deliver:
     return deliver
 
 
+_HAND_DECODED = {_PUBLISH_INDEX: _decode_publish, _DELIVER_ID: _decode_deliver}
+
+
 def erlang_octets(data: bytes) -> str:
     """Bytes the way RabbitMQ prints a binary in its errors: ``0,10,0,40``."""
     return ",".join(str(b) for b in data)
@@ -172,8 +175,8 @@ def _decode_method(channel: int, payload: bytes) -> InFrame:
     (index,) = _METHOD_ID.unpack_from(payload)
     if index == _ACK_INDEX and len(payload) == 13:
         return InFrame(FRAME_METHOD, channel, method=_decode_ack(payload))
-    if index == _PUBLISH_INDEX or index == _DELIVER_ID:
-        decoder = _decode_publish if index == _PUBLISH_INDEX else _decode_deliver
+    decoder = _HAND_DECODED.get(index)
+    if decoder is not None:
         try:
             return InFrame(FRAME_METHOD, channel, method=decoder(payload))
         except (IndexError, UnicodeDecodeError, struct.error):

@@ -72,8 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--seed", type=int, default=None, help="seed for every toxic draw")
     proxy.set_defaults(func=cmd_proxy)
     replay = sub.add_parser("replay", help="re-run a deterministic virtual-time run")
-    replay.add_argument("--seed", type=int, required=True, help="the run's seed")
-    replay.add_argument("--workload", default="failover-demo", help="built-in workload")
+    replay.add_argument("seed_arg", nargs="?", type=int, metavar="SEED", help="the run's seed")
+    replay.add_argument("--seed", type=int, help="the run's seed (or give it as SEED)")
+    replay.add_argument(
+        "--workload", default="failover-demo", help="built-in workload (see --list)"
+    )
+    replay.add_argument("--list", action="store_true", help="list the built-in workloads")
     replay.set_defaults(func=cmd_replay)
     return parser
 
@@ -134,13 +138,21 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from scenarios.workloads import WORKLOADS, replay
 
+    if args.list:
+        for name, fn in WORKLOADS.items():
+            print(f"{name}: {(fn.__doc__ or '').strip().splitlines()[0]}")
+        return 0
+    seed = args.seed if args.seed is not None else args.seed_arg
+    if seed is None:
+        print("warren replay: give the seed (warren replay 7, or --seed 7)", file=sys.stderr)
+        return 2
     if args.workload not in WORKLOADS:
         print(
             f"warren replay: unknown workload {args.workload!r} (one of: {', '.join(WORKLOADS)})",
             file=sys.stderr,
         )
         return 2
-    world = replay(args.seed, args.workload)
+    world = replay(seed, args.workload)
     for line in world.history:
         print(line)
     print(f"digest: {world.digest()}")

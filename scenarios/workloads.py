@@ -5,6 +5,9 @@ consumer, both on the bundled client with failover URLs; node1 is killed and lat
 restarted, node2 hangs past the heartbeat timeout and later resumes. The run ends with
 every confirmed message consumed: the verdict line is computed from the history the
 client itself recorded (``publish_ok confirmed=True`` against ``deliver``).
+
+``network-demo``: the same pipeline under toxics and link faults (latency with jitter, a
+slicer, the publisher's cable pulled for 12 s, a node's proxy down, a reset_peer).
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ def lost_messages(world: World) -> set[str]:
     return confirmed - delivered
 
 
-def failover_demo(world: World) -> None:
+def confirmed_pipeline(world: World, faults: list[tuple]) -> None:
+    """A confirming publisher and an acking consumer on a quorum queue, with ``faults``
+    (``(virtual s, fault name, *args[, {keyword: value}])``) scheduled; ends with the
+    verdict line."""
     urls = ";".join(world.url(i) for i in range(3))
     queue = Queue("orders", routing_key="orders", queue_arguments={"x-queue-type": "quorum"})
     state = {"publisher_done": False}
@@ -92,13 +98,49 @@ def failover_demo(world: World) -> None:
 
     world.spawn("publisher", publisher)
     world.spawn("consumer", consumer)
-    world.at(3.0, "kill", "node1")
-    world.at(8.0, "start", "node1")
-    world.at(10.0, "pause", "node2")
-    world.at(60.0, "resume", "node2")
+    for when, fault, *args in faults:
+        kwargs = args.pop() if args and isinstance(args[-1], dict) else {}
+        world.at(when, fault, *args, **kwargs)
 
 
-WORKLOADS: dict[str, Callable[[World], None]] = {"failover-demo": failover_demo}
+def failover_demo(world: World) -> None:
+    """node1 killed at 3 s and started at 8 s; node2 hung from 10 s to 60 s."""
+    confirmed_pipeline(
+        world,
+        [
+            (3.0, "kill", "node1"),
+            (8.0, "start", "node1"),
+            (10.0, "pause", "node2"),
+            (60.0, "resume", "node2"),
+        ],
+    )
+
+
+def network_demo(world: World) -> None:
+    """Toxics and link faults: latency, slicer, a pulled cable, a proxy down, reset_peer.
+
+    Latency with jitter on node1 from 1 s, a slicer on node3 (where the consumer is) from
+    2 s, the publisher's cable pulled from 4 s to 16 s, node2's proxy down from 18 s to 22 s,
+    and node3's connections reset for a second at 24 s."""
+    confirmed_pipeline(
+        world,
+        [
+            (1.0, "add_toxic", "node1", "latency", {"latency": 200, "jitter": 50}),
+            (2.0, "add_toxic", "node3", "slicer", {"average_size": 64, "delay": 100}),
+            (4.0, "isolate", "publisher"),
+            (16.0, "rejoin", "publisher"),
+            (18.0, "down", "node2"),
+            (22.0, "up", "node2"),
+            (24.0, "add_toxic", "node3", "reset_peer", {"name": "rst", "timeout": 100}),
+            (25.0, "remove_toxic", "node3", "rst"),
+        ],
+    )
+
+
+WORKLOADS: dict[str, Callable[[World], None]] = {
+    "failover-demo": failover_demo,
+    "network-demo": network_demo,
+}
 
 
 def replay(seed: int, workload: str) -> World:

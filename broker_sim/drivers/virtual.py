@@ -140,7 +140,7 @@ class World:
         self.actors.append(actor)
         return actor
 
-    def at(self, delay: float, fault: str | Callable, *args, **kwargs) -> None:
+    def at(self, delay: float, fault: str | Callable, /, *args, **kwargs) -> None:
         """Run a fault at virtual time now + ``delay``: a name from :data:`FAULTS` with its
         arguments (``world.at(3, "kill", "node1")``) or any callable. It is recorded in the
         history when it fires; a fault that cannot apply raises there, naming itself."""
@@ -197,22 +197,25 @@ class World:
         self.cluster.drop_heartbeats(node, dropped)
 
     def isolate(self, actor: str) -> None:
-        """Cut every link of ``actor`` silently (a pulled cable: no FIN, no RST); its new
-        connections time out. Heartbeats notice it, on both sides."""
+        """Pull the cable of ``actor``: nothing its links send or are sent arrives (no FIN, no
+        RST) until :meth:`rejoin`; its new connections time out. Heartbeats notice it."""
         if actor not in {a.name for a in self.actors}:
             raise FaultError(f"isolate: no actor named {actor!r}")
         self.isolated.add(actor)
 
     def rejoin(self, actor: str) -> None:
-        """Undo :meth:`isolate` (bytes lost meanwhile stay lost)."""
+        """Plug the cable back: what was sent meanwhile arrives now, as TCP retransmits it."""
         if actor not in self.isolated:
             raise FaultError(f"rejoin: actor {actor!r} is not isolated")
         self.isolated.discard(actor)
+        for link in [link for link in self.links.values() if link.actor == actor]:
+            link.rejoin(self.clock())
 
     def add_toxic(
         self,
         proxy: str,
         type: str,
+        /,
         stream: str = "downstream",
         name: str | None = None,
         toxicity: float = 1.0,

@@ -46,6 +46,9 @@ class WorldTransport:
         self.inbox = bytearray()
         self.closed: str | None = None  # "close" or "reset" once the client's side is cut
         self.waiter = None  # the actor blocked in recv on this link
+        self.held: list[
+            tuple[bool, bytes, str | None]
+        ] = []  # (upstream?, data, close) while isolated
         world.links[self.conn] = self
         if proxy.toxics:
             world.busy[self] = None
@@ -59,12 +62,24 @@ class WorldTransport:
     def from_node(self, data: bytes, action: str | None, at: float) -> None:
         """What the node wrote, arriving at the client's side at ``at`` (plus toxics)."""
         if self.actor in self.world.isolated:
-            return  # a cut cable: the bytes never arrive
+            self.held.append((False, data, action))  # TCP retransmits it after the rejoin
+            return
         if data:
             self.down.push(data, at)
         if action is not None:
             self.down.push_close(action == "reset", at)
         self.world.busy[self] = None
+
+    def rejoin(self, now: float) -> None:
+        """The cable is back: what both sides sent meanwhile arrives now, in order (TCP
+        retransmission); a side that gave up meanwhile has its close delivered too."""
+        held, self.held = self.held, []
+        for upstream, data, action in held:
+            if upstream:
+                self.node.receive(self.conn, data)
+            else:
+                self.from_node(data, action, now)
+        self.world.route()
 
     def pump(self, now: float) -> None:
         """Apply what both pipes hold that is due by ``now``; wake the reader if it got any."""
@@ -117,7 +132,8 @@ class WorldTransport:
         if self.closed:
             raise BrokenPipeError("world: connection closed by the broker")
         if self.actor in self.world.isolated:
-            return  # the kernel takes the bytes; they never arrive
+            self.held.append((True, data, None))  # in the kernel's send queue until rejoin
+            return
         if self.up.transparent:
             self.node.receive(self.conn, data)
         else:

@@ -155,3 +155,12 @@ def test_generated_message_ids_and_shuffled_failover_come_from_the_seed():
 
     assert run(1) == run(1)
     assert run(1) != run(2)
+
+
+def test_network_demo_survives_toxics_a_pulled_cable_and_a_proxy_down():
+    world = replay(2, "network-demo")
+    lines = "\n".join(world.history)
+    for fault in ("add_toxic node1 latency", "isolate publisher", "down node2", "reset_peer"):
+        assert fault in lines, fault
+    assert world.history[-1].endswith("lost=[]")
+    assert "confirmed=120" in world.history[-1]
