@@ -20,7 +20,8 @@ import time
 from concurrent.futures import Future
 from pathlib import Path
 
-from broker_sim.toxics import CLOSE, DATA, RESET, Chain, Event, Toxic
+from broker_sim.toxics import CLOSE, DATA, RESET, Event, Toxic
+from broker_sim.toxics.pipe import ToxicPipe
 from broker_sim.toxiproxy.api import Proxy, ToxiproxyAPI
 
 STATUS_TEXT = {
@@ -38,51 +39,54 @@ _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
 class Direction:
-    """One direction of one proxied connection: a toxic chain and an ordered output pump."""
+    """One direction of one proxied connection: a :class:`ToxicPipe` and a pump task that
+    writes what is due, in order, awaiting the writer's drain (back-pressure)."""
 
     def __init__(self, link: Link, stream: str) -> None:
         self.link, self.stream = link, stream
-        self.chain = Chain()
-        self.pending: asyncio.Queue[Event] = asyncio.Queue()
-        self.last = 0.0
-        self._deadline_handle: asyncio.TimerHandle | None = None
-
-    def emit(self, events: list[Event]) -> None:
-        for event in events:
-            self.pending.put_nowait(event)
-        self._arm_deadline()
+        self.pipe = ToxicPipe()
+        self.writer: asyncio.StreamWriter | None = None  # set when the pump starts
+        self._wake = asyncio.Event()  # new events, a removed toxic, or a new deadline
 
     def feed(self, event: Event) -> None:
-        self.emit(self.chain.feed(event))
+        if event.kind == DATA:
+            self.pipe.push(event.data, event.time)
+        else:
+            self.pipe.push_close(event.kind == RESET, event.time)
+        self._wake.set()
 
-    def _arm_deadline(self) -> None:
-        if self._deadline_handle is not None:
-            self._deadline_handle.cancel()
-            self._deadline_handle = None
-        deadline = self.chain.deadline()
-        if deadline is not None:
-            loop = asyncio.get_running_loop()
-            delay = max(0.0, deadline - time.monotonic())
-            self._deadline_handle = loop.call_later(delay, self._fire)
+    def add(self, toxic: Toxic, rng, now: float) -> None:
+        self.pipe.add(toxic.name, toxic.new_state(rng), now)
+        self._wake.set()
 
-    def _fire(self) -> None:
-        self._deadline_handle = None
-        self.emit(self.chain.fire(time.monotonic()))
+    def remove(self, name: str, now: float) -> None:
+        self.pipe.remove(name, now)
+        self._wake.set()
+
+    async def pass_through(self, data: bytes) -> None:
+        """No toxic and nothing held: straight to the writer, no hop through the pump."""
+        if self.pipe.transparent and self.writer is not None:
+            self.writer.write(data)
+            await self.writer.drain()
+        else:
+            self.feed(Event(DATA, time.monotonic(), data))
 
     async def pump(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
         while True:
-            event = await self.pending.get()
-            at = max(event.time, self.last)
-            self.last = at
-            delay = at - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if event.kind == DATA:
+            for event in self.pipe.due(time.monotonic()):
+                if event.kind != DATA:
+                    self.link.finish(reset=event.kind == RESET)
+                    return
                 writer.write(event.data)
                 await writer.drain()
-            else:
-                self.link.finish(reset=event.kind == RESET)
-                return
+            at = self.pipe.next_time()
+            self._wake.clear()
+            if at is None:
+                await self._wake.wait()
+            elif at > time.monotonic():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), at - time.monotonic())
 
 
 class Link:
@@ -103,11 +107,10 @@ class Link:
         return self.up if stream == "upstream" else self.down
 
     def add_toxic(self, toxic: Toxic, now: float) -> None:
-        self.direction(toxic.stream).chain.add(toxic.name, toxic.new_state(self.server.rng), now)
+        self.direction(toxic.stream).add(toxic, self.server.rng, now)
 
     def remove_toxic(self, toxic: Toxic, now: float) -> None:
-        direction = self.direction(toxic.stream)
-        direction.emit(direction.chain.remove(toxic.name, now))
+        self.direction(toxic.stream).remove(toxic.name, now)
 
     async def run(self) -> None:
         host, _, port = self.proxy.upstream.rpartition(":")
@@ -131,7 +134,7 @@ class Link:
                 data = await reader.read(32768)
                 if not data:
                     break
-                direction.feed(Event(DATA, time.monotonic(), data))
+                await direction.pass_through(data)
         direction.feed(Event(CLOSE, time.monotonic()))
 
     def finish(self, reset: bool = False) -> None:

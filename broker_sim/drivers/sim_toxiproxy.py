@@ -48,10 +48,12 @@ class SimToxiproxy(ToxiproxyServer):
             super().stop(proxy)
             return
         live.proxy_enabled = False
+        if live.server is not None:  # refuse at once: the API answers only after this
+            live.server.close()
+            live.server = None
         for link in list(live.links.values()):
             link.down.push_close()
             link.transport.close()
-        asyncio.get_running_loop().create_task(live.sync_listener())
 
     def toxic_added(self, proxy: Proxy, toxic: Toxic) -> None:
         live = self._live(proxy)
