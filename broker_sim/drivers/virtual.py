@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import greenlet
 
+from broker_sim.cluster import FAULTS as CLUSTER_FAULTS
 from broker_sim.cluster import Cluster, FaultError
 from broker_sim.drivers.world_links import HOST, NODE_PORT, WorldProxies, WorldTransport
 from broker_sim.toxiproxy.api import ToxiproxyAPI
@@ -412,21 +413,6 @@ class WorldRuntime:
         self.world.record(kind, actor=actor.name if actor else "-", **details)
 
 
-#: the fault vocabulary (DESIGN section 3) World.at schedules by name: each is a World method
-FAULTS = (
-    "kill",
-    "stop",
-    "start",
-    "restart",
-    "pause",
-    "resume",
-    "partition",
-    "heal",
-    "drop_heartbeats",
-    "isolate",
-    "rejoin",
-    "add_toxic",
-    "remove_toxic",
-    "down",
-    "up",
-)
+#: the fault vocabulary (DESIGN section 3) World.at schedules by name: each is a World
+#: method; the cluster's own faults plus the link faults only a driver can apply
+FAULTS = (*CLUSTER_FAULTS, "isolate", "rejoin", "add_toxic", "remove_toxic", "down", "up")

@@ -12,6 +12,7 @@ import pytest
 from broker_sim import SimCluster
 from client import Connection, Consumer, Producer, Queue
 from client.retry import ExponentialBackoff
+from tests.drain import drain_until
 
 
 @pytest.fixture
@@ -49,12 +50,7 @@ def test_a_long_callback_keeps_the_connection_with_background_heartbeats(cluster
             done.append(body)
 
         with Consumer(conn, [queue], callbacks=[slow]):
-            deadline = time.monotonic() + 10
-            while not done and time.monotonic() < deadline:
-                try:
-                    conn.drain_events(timeout=0.5)
-                except TimeoutError:
-                    pass
+            drain_until(conn, lambda: done, seconds=10, step=0.5)
             assert done == ["work"]
             assert cluster.connections()["rabbit@node1"] >= 1
             assert conn.connected
@@ -75,12 +71,7 @@ def test_server_named_queues_are_renamed_on_recovery(cluster):
     record = next(iter(conn.default_channel.consumers.values()))
     assert record.queue != old_name and record.queue.startswith("amq.gen-")
     Producer(conn).publish("hello", routing_key=record.queue)
-    deadline = time.monotonic() + 5
-    while not got and time.monotonic() < deadline:
-        try:
-            conn.drain_events(timeout=0.2)
-        except TimeoutError:
-            pass
+    drain_until(conn, lambda: got, seconds=5)
     assert got == ["hello"]
     conn.collect()
 

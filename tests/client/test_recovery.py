@@ -13,6 +13,7 @@ from toxiproxy.api import APIConsumer
 
 from broker_sim import SimCluster
 from client import Connection, Consumer, Producer, Queue
+from tests.drain import drain_until
 
 
 @pytest.fixture
@@ -23,15 +24,6 @@ def cluster():
 
 def quorum(name: str) -> Queue:
     return Queue(name, routing_key=name, queue_arguments={"x-queue-type": "quorum"})
-
-
-def drain_until(conn, predicate, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate() and time.monotonic() < deadline:
-        try:
-            conn.drain_events(timeout=0.2)
-        except TimeoutError:
-            pass
 
 
 def test_recovery_listeners_fire_on_a_kill(cluster):
