@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("seed_arg", nargs="?", type=int, metavar="SEED", help="the run's seed")
     replay.add_argument("--seed", type=int, help="the run's seed (or give it as SEED)")
     replay.add_argument(
-        "--workload", default="failover-demo", help="built-in workload (see --list)"
+        "--workload",
+        default="failover-demo",
+        help="a built-in workload (see --list) or package.module:function",
     )
     replay.add_argument("--list", action="store_true", help="list the built-in workloads")
     replay.set_defaults(func=cmd_replay)
@@ -136,7 +138,9 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from scenarios.workloads import WORKLOADS, replay
+    from broker_sim.cluster import FaultError
+    from broker_sim.drivers.virtual import ActorFailed, WorldDeadlock
+    from scenarios.workloads import RUN_FOR, WORKLOADS, prepare
 
     if args.list:
         for name, fn in WORKLOADS.items():
@@ -146,16 +150,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if seed is None:
         print("warren replay: give the seed (warren replay 7, or --seed 7)", file=sys.stderr)
         return 2
-    if args.workload not in WORKLOADS:
-        print(
-            f"warren replay: unknown workload {args.workload!r} (one of: {', '.join(WORKLOADS)})",
-            file=sys.stderr,
-        )
+    try:
+        world = prepare(seed, args.workload)
+    except ValueError as exc:
+        print(f"warren replay: {exc}", file=sys.stderr)
         return 2
-    world = replay(seed, args.workload)
+    failure = None
+    try:
+        world.run(until=RUN_FOR)
+    except (ActorFailed, WorldDeadlock, FaultError) as exc:  # the history up to it still prints
+        failure = exc
     for line in world.history:
         print(line)
     print(f"digest: {world.digest()}")
+    if failure is not None:
+        print(f"warren replay: {failure}", file=sys.stderr)
+        return 1
     return 0
 
 

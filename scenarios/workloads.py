@@ -12,6 +12,7 @@ slicer, the publisher's cable pulled for 12 s, a node's proxy down, a reset_peer
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from broker_sim.drivers.virtual import World
@@ -143,11 +144,39 @@ WORKLOADS: dict[str, Callable[[World], None]] = {
 }
 
 
-def replay(seed: int, workload: str) -> World:
-    if workload not in WORKLOADS:
-        raise ValueError(f"unknown workload {workload!r}: one of {', '.join(WORKLOADS)}")
+def find_workload(name: str) -> Callable[[World], None]:
+    """A built-in workload, or ``package.module:function`` (a function taking the world)."""
+    if name in WORKLOADS:
+        return WORKLOADS[name]
+    module_name, _, attr = name.partition(":")
+    if not attr:
+        raise ValueError(
+            f"unknown workload {name!r}: one of {', '.join(WORKLOADS)}, or module:function"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"workload {name!r}: cannot import {module_name!r}: {exc}") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise ValueError(f"workload {name!r}: {module_name} has no function {attr!r}")
+    return fn
+
+
+RUN_FOR = 900.0  # virtual seconds a replayed run may take
+
+
+def prepare(seed: int, workload: str) -> World:
+    """The world for ``seed`` with ``workload`` set up in it, not run yet."""
+    setup = find_workload(workload)
     world = World(seed, nodes=3, election_timeout=1.0)
     world.replay_hint = f"`warren replay --seed {seed} --workload {workload}`"
-    WORKLOADS[workload](world)
-    world.run(until=900)
+    setup(world)
+    return world
+
+
+def replay(seed: int, workload: str) -> World:
+    """Build the world for ``seed``, set up ``workload`` in it, run it to its end."""
+    world = prepare(seed, workload)
+    world.run(until=RUN_FOR)
     return world

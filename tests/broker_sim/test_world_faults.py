@@ -251,6 +251,36 @@ def test_cluster_faults_fire_at_their_virtual_time(fault, args, expect):
     assert f"fault action={fault} " in "\n".join(world.history).replace("'", "").replace('"', "")
 
 
+@pytest.mark.parametrize(
+    ("first", "undo", "args"),
+    [("kill", "start", "node2"), ("pause", "resume", "node2"), ("stop", "start", "node2")],
+)
+def test_undoing_faults_fire_at_their_virtual_time_too(first, undo, args):
+    world = World(seed=8)
+    world.at(1.0, first, args)
+    world.at(3.0, undo, args)
+    seen = []
+
+    def watcher():
+        for _ in range(4):
+            seen.append(world.cluster.node(args).state)
+            world.runtime.sleep(1.0)
+
+    world.spawn("watcher", watcher)
+    world.run(until=10)
+    assert seen[0] == "running" and seen[2] != "running" and seen[3] == "running", seen
+
+
+def test_heal_ends_a_partition_at_its_virtual_time():
+    world = World(seed=8)
+    world.at(1.0, "partition", [["node1", "node2"], ["node3"]])
+    world.at(2.0, "heal")
+    world.spawn("idle", lambda: world.runtime.sleep(3))
+    world.run(until=5)
+    assert world.cluster.node("node3").state == "running"
+    assert "fault action='heal'" in "\n".join(world.history)
+
+
 def test_the_world_schedules_the_whole_vocabulary():
     world = World(seed=1)
     for name in FAULTS:
