@@ -41,6 +41,7 @@ class ConsumerMixin:
                 return
             except self.connection.connection_errors as exc:
                 restarts += 1
+                self.connection.runtime.record("error", error=type(exc).__name__, retry=restarts)
                 if self.connect_max_retries is not None and restarts > self.connect_max_retries:
                     raise
                 self.on_connection_error(exc, 0)

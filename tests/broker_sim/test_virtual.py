@@ -13,6 +13,7 @@ import pytest
 
 from broker_sim.drivers.virtual import ActorFailed, World, WorldDeadlock
 from client import Connection, Consumer, Producer, Queue
+from client.mixins import ConsumerMixin
 from scenarios.workloads import replay
 
 SEEDS = range(20)
@@ -229,3 +230,45 @@ def test_a_failing_replay_prints_its_history_then_the_error_with_the_command(tmp
 def test_replay_names_a_bad_workload(tmp_path, workload, message):
     done = _replay_cli(tmp_path, "1", "--workload", workload)
     assert done.returncode == 2 and message in done.stderr
+
+
+def test_a_consumer_mixin_worker_runs_in_the_world_through_kill_and_hang():
+    world = World(seed=21)
+    urls = ";".join(world.url(i) for i in range(3))
+    queue = Queue("jobs", routing_key="jobs", queue_arguments={"x-queue-type": "quorum"})
+    done: list[int] = []
+
+    class Worker(ConsumerMixin):
+        def __init__(self, connection):
+            self.connection = connection
+
+        def get_consumers(self, Consumer, channel):  # noqa: N803 (kombu's signature)
+            return [Consumer([queue], callbacks=[self.on_job], prefetch_count=5)]
+
+        def on_job(self, body, message):
+            done.append(body["n"])
+            message.ack()
+            self.should_stop = len(set(done)) == 40
+
+    def worker():
+        conn = Connection(";".join(reversed(urls.split(";"))), heartbeat=5, runtime=world.runtime)
+        Worker(conn).run()
+        conn.collect()
+
+    def producer():
+        conn = Connection(urls, runtime=world.runtime, transport_options={"confirm_publish": True})
+        producer = Producer(conn)
+        for n in range(40):
+            producer.publish({"n": n}, routing_key="jobs", declare=[queue], retry=True)
+            world.runtime.sleep(0.5)
+        conn.collect()
+
+    world.spawn("worker", worker)
+    world.spawn("producer", producer)
+    world.at(4.0, "kill", "node3")  # the worker's node
+    world.at(9.0, "start", "node3")
+    world.at(12.0, "pause", "node2")  # the worker's next node, hung past 2 heartbeats
+    world.run(until=300)
+    assert sorted(set(done)) == list(range(40))
+    worker_events = [kind for _, kind, d in world.events if d.get("actor") == "worker"]
+    assert "error" in worker_events or "recovery_succeeded" in worker_events, worker_events[-5:]
