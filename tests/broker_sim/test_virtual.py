@@ -272,3 +272,10 @@ def test_a_consumer_mixin_worker_runs_in_the_world_through_kill_and_hang():
     assert sorted(set(done)) == list(range(40))
     worker_events = [kind for _, kind, d in world.events if d.get("actor") == "worker"]
     assert "error" in worker_events or "recovery_succeeded" in worker_events, worker_events[-5:]
+
+
+@pytest.mark.parametrize("workload", ["failover-demo", "network-demo"])
+def test_a_sweep_of_seeds_loses_no_confirmed_message(workload):
+    verdicts = {seed: replay(seed, workload).history[-1] for seed in range(100, 130)}
+    failing = {s: v for s, v in verdicts.items() if not v.endswith("lost=[]")}
+    assert not failing, f"replay with: warren replay --seed N --workload {workload}: {failing}"
