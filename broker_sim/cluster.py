@@ -61,7 +61,8 @@ class Cluster:
         self.events: list[Event] = []
         self.vhosts: dict[str, VHost] = {}
         self.nodes: dict[str, Node] = {n: Node(n, self) for n in names}
-        self.groups: list[frozenset[str]] | None = None  # None = no partition
+        self._groups: list[frozenset[str]] | None = None  # None = no partition
+        self._reach: dict[tuple[str, str], bool] = {}  # reachable() answers, until a change
         self.alarm_count = 0  # nodes currently in a resource alarm
         self.timers = Timers()  # cluster-level timers: quorum queues, leader elections
         self.vhosts["/"] = VHost("/", self)
@@ -82,11 +83,29 @@ class Cluster:
         return next(iter(self.nodes.values()))
 
     def reachable(self, a: str, b: str) -> bool:
-        """True when both nodes run and no partition separates them."""
-        na, nb = self.nodes[a], self.nodes[b]
-        if na.state != RUNNING or nb.state != RUNNING:
-            return False
-        return a == b or self.groups is None or any(a in g and b in g for g in self.groups)
+        """True when both nodes run and no partition separates them. Asked on every
+        delivery and dispatch, so answers are kept until a node state or partition changes."""
+        known = self._reach.get((a, b))
+        if known is None:
+            na, nb = self.nodes[a], self.nodes[b]
+            known = na.state == RUNNING and nb.state == RUNNING
+            known = known and (
+                a == b or self._groups is None or any(a in g and b in g for g in self._groups)
+            )
+            self._reach[(a, b)] = known
+        return known
+
+    @property
+    def groups(self) -> list[frozenset[str]] | None:
+        return self._groups
+
+    @groups.setter
+    def groups(self, value: list[frozenset[str]] | None) -> None:
+        self._groups = value
+        self.topology_moved()
+
+    def topology_moved(self) -> None:
+        self._reach.clear()
 
     def log(self, kind: str, node: str = "", **details) -> None:
         self.events.append(Event(self.now(), kind, node, details))

@@ -64,13 +64,22 @@ class Event:
 
 
 class Node:
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self._state = value
+        self.cluster.topology_moved()  # reachability answers cached so far are stale
+
     def __init__(self, name: str, cluster: Cluster) -> None:
         self.name = name
         self.cluster = cluster
         self.config = cluster.config
         self.timers = Timers()
         self.connections: dict[int, ServerConnection] = {}
-        self.state = "running"
+        self._state = "running"
         self.paused_at = 0.0
         self.alarm_active = False
         self.heartbeats_dropped = False
