@@ -329,31 +329,40 @@ class Connection:
         retry_on = tuple(retry_errors or ()) + CONNECTION_ERRORS
 
         def ensured(*args, **kwargs):
-            budget = RetryBudget(max_retries, timeout, clock=self.runtime.monotonic).start()
+            started = self.runtime.monotonic()
+            try:  # the common case: no failure, no budget to set up
+                return fun(*args, **kwargs)
+            except DrainTimeout:
+                raise
+            except retry_on as exc:
+                failure = exc
+            budget = RetryBudget(max_retries, timeout, clock=self.runtime.monotonic)
+            budget.started = started
             delays = backoff.delays()
             while True:
+                delay = next(delays)
+                self.runtime.record("error", error=type(failure).__name__, retry=budget.used + 1)
+                if not budget.allows(delay) or self.stop.is_set():
+                    raise OperationalError(
+                        f"{failure!r} (gave up after {budget.used} retries)"
+                    ) from failure
+                budget.spend()
+                if errback is not None:
+                    errback(failure, delay)
+                if not self.runtime.sleep(delay, self.stop):
+                    raise OperationalError("stopped while retrying") from failure
+                self._reconnect(budget)  # its own failure ends the retries, as before
+                channel = self.default_channel
+                if on_revive is not None:
+                    on_revive(channel)
+                if obj is not self and hasattr(obj, "revive"):
+                    obj.revive(channel)
                 try:
                     return fun(*args, **kwargs)
                 except DrainTimeout:
                     raise
                 except retry_on as exc:
-                    delay = next(delays)
-                    self.runtime.record("error", error=type(exc).__name__, retry=budget.used + 1)
-                    if not budget.allows(delay) or self.stop.is_set():
-                        raise OperationalError(
-                            f"{exc!r} (gave up after {budget.used} retries)"
-                        ) from exc
-                    budget.spend()
-                    if errback is not None:
-                        errback(exc, delay)
-                    if not self.runtime.sleep(delay, self.stop):
-                        raise OperationalError("stopped while retrying") from exc
-                    self._reconnect(budget)
-                    channel = self.default_channel
-                    if on_revive is not None:
-                        on_revive(channel)
-                    if obj is not self and hasattr(obj, "revive"):
-                        obj.revive(channel)
+                    failure = exc
 
         ensured.__name__ = getattr(fun, "__name__", "ensured")
         return ensured
