@@ -63,6 +63,7 @@ class Cluster:
         self.nodes: dict[str, Node] = {n: Node(n, self) for n in names}
         self._groups: list[frozenset[str]] | None = None  # None = no partition
         self._reach: dict[tuple[str, str], bool] = {}  # reachable() answers, until a change
+        self.topology_version = 0  # bumped on every node state or partition change
         self.alarm_count = 0  # nodes currently in a resource alarm
         self.timers = Timers()  # cluster-level timers: quorum queues, leader elections
         self.vhosts["/"] = VHost("/", self)
@@ -106,6 +107,7 @@ class Cluster:
 
     def topology_moved(self) -> None:
         self._reach.clear()
+        self.topology_version += 1
 
     def log(self, kind: str, node: str = "", **details) -> None:
         self.events.append(Event(self.now(), kind, node, details))

@@ -63,6 +63,8 @@ class QuorumQueue(ClassicQueue):
         start = names.index(declaring_node)
         self.members = [names[(start + i) % len(names)] for i in range(min(size, len(names)))]
         self.leader: str | None = declaring_node
+        self._available_for: tuple = ()  # (leader, topology version) _available answers
+        self._available = False
         self.held: list[tuple[Message, object]] = []
         self._election = None
         cluster.log("quorum-leader", declaring_node, queue=self.name, members=list(self.members))
@@ -79,7 +81,13 @@ class QuorumQueue(ClassicQueue):
         return seen * 2 > len(self.members)
 
     def available(self) -> bool:
-        return self.leader is not None and self._majority_from(self.leader)
+        """A leader that sees a majority of the members; asked on every dispatch, so the
+        answer is kept until the leader or the cluster's topology changes."""
+        key = (self.leader, self.host.cluster.topology_version)
+        if key != self._available_for:
+            self._available = self.leader is not None and self._majority_from(self.leader)
+            self._available_for = key
+        return self._available
 
     def accepts_publishes(self) -> bool:
         return True
