@@ -43,6 +43,7 @@ class Producer:
         )
         self.routing_key, self.serializer = routing_key, serializer
         self.on_return = on_return
+        self._ensured_by_policy: dict[tuple, Callable] = {}
         if auto_declare and self.exchange.name:
             self.exchange.declare(self.channel)
 
@@ -85,24 +86,38 @@ class Producer:
             **properties,
         )
         key = self.routing_key if routing_key is None else routing_key
-
-        def _publish():
-            for entity in declare or ():
-                entity.declare(self.channel)
-            self._send(payload, exchange_name, key, props, mandatory)
-
+        args = (declare, payload, exchange_name, key, props, mandatory)
         record = self.connection.runtime.record
         record("publish_invoke", id=props.message_id, routing_key=key)
         try:
             if retry:
-                self.connection.ensure(self, _publish, **(retry_policy or {}))()
+                self._ensured(retry_policy)(*args)
             else:
-                _publish()
+                self._publish_once(*args)
         except Exception as exc:
             record("publish_fail", id=props.message_id, error=type(exc).__name__)
             raise
         confirmed = bool(self.connection.transport_options.get("confirm_publish"))
         record("publish_ok", id=props.message_id, confirmed=confirmed)
+
+    def _ensured(self, policy: dict | None):
+        """``connection.ensure(self, _publish_once, **policy)``, built once per policy."""
+        key = tuple(sorted((policy or {}).items()))
+        try:
+            return self._ensured_by_policy[key]
+        except KeyError:
+            wrapped = self.connection.ensure(self, self._publish_once, **(policy or {}))
+        except TypeError:  # an unhashable value in the policy: build it for this call
+            return self.connection.ensure(self, self._publish_once, **(policy or {}))
+        if len(self._ensured_by_policy) >= 16:  # policies built per call (inline errbacks)
+            self._ensured_by_policy.clear()
+        self._ensured_by_policy[key] = wrapped
+        return wrapped
+
+    def _publish_once(self, declare, payload, exchange, key, props, mandatory) -> None:
+        for entity in declare or ():
+            entity.declare(self.channel)
+        self._send(payload, exchange, key, props, mandatory)
 
     def _send(self, payload: bytes, exchange: str, key: str, props, mandatory: bool) -> None:
         options = self.connection.transport_options
