@@ -185,7 +185,11 @@ class AMQPConnection:
     def _dispatch(self, event) -> None:
         if isinstance(event, (MethodEvent, ContentEvent)):
             channel = self.channels.get(event.channel)
-            if channel is not None:
+            if channel is None:
+                return
+            if isinstance(event, ContentEvent) and type(event.method) is C.Basic.Deliver:
+                channel.deliveries.append(event)  # kept apart: replies are found in O(1)
+            else:
                 channel.incoming.append(event)
         elif isinstance(event, ChannelClosed):
             channel = self.channels.pop(event.channel, None)
@@ -243,7 +247,8 @@ class AMQPConnection:
 class Channel:
     def __init__(self, connection: AMQPConnection, number: int) -> None:
         self.connection, self.number = connection, number
-        self.incoming: deque = deque()
+        self.incoming: deque = deque()  # replies, confirms, returns, cancels
+        self.deliveries: deque = deque()  # basic.deliver with content, in order
         self.error: AMQPError | None = None
         self.consumers: dict[str, Callable] = {}
         self.confirm_mode = False
@@ -391,20 +396,16 @@ class Channel:
 
     def has_deliveries(self) -> bool:
         for event in list(self.incoming):
-            if not isinstance(event.method, C.Basic.Deliver):
-                self._absorb(event)
-        return any(
-            isinstance(e, ContentEvent) and isinstance(e.method, C.Basic.Deliver)
-            for e in self.incoming
-        )
+            self._absorb(event)
+        return bool(self.deliveries)
 
     def dispatch_deliveries(self) -> bool:
+        """Hand the deliveries received so far to their consumers' callbacks, in order."""
         delivered = False
-        for event in list(self.incoming):
-            if isinstance(event, ContentEvent) and isinstance(event.method, C.Basic.Deliver):
-                self.incoming.remove(event)
-                callback = self.consumers.get(event.method.consumer_tag)
-                if callback is not None:
-                    callback(event)
-                    delivered = True
+        for _ in range(len(self.deliveries)):
+            event = self.deliveries.popleft()
+            callback = self.consumers.get(event.method.consumer_tag)
+            if callback is not None:
+                callback(event)
+                delivered = True
         return delivered
