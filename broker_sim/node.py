@@ -151,6 +151,11 @@ class Node:
     def mark_output(self, conn: ServerConnection) -> None:
         self._output[conn] = None
 
+    @property
+    def has_output(self) -> bool:
+        """Something to take (drivers ask before :meth:`take_output`, on every write)."""
+        return bool(self._output) and self._state != "paused"
+
     def flush_confirms(self) -> None:
         """Send the confirms queued during the last input (only connections that have any)."""
         pending, self.confirm_pending = self.confirm_pending, {}

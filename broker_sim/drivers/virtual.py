@@ -347,8 +347,10 @@ class World:
 
     def route(self) -> None:
         """Move what the nodes wrote into the downstream pipes of the client links."""
-        now = self.clock()
+        now = self.clock.t
         for node in self.cluster.nodes.values():
+            if not node.has_output:
+                continue
             for conn, data, action in node.take_output():
                 link = self.links.get(conn)
                 if link is not None:

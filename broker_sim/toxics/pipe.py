@@ -28,8 +28,12 @@ class ToxicPipe:
         return not self.chain.states and not self.queue
 
     def push(self, data: bytes, now: float) -> None:
-        if not self.closed:
+        if self.closed:
+            return
+        if self.chain.states:
             self.queue.extend(self.chain.feed(Event(DATA, now, data)))
+        else:
+            self.queue.append(Event(DATA, now, data))
 
     def push_close(self, reset: bool, now: float) -> None:
         if not self.closed:
