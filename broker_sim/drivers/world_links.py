@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 HOST = "world"
 NODE_PORT = 50000  # node i listens on world:50000+i
 EXTRA_PORT = 51000  # proxies created through the API get world:51000, 51001, ...
+Held = tuple[bool, bytes, str | None]  # (upstream?, data, close action)
 
 
 class WorldTransport:
@@ -46,9 +47,7 @@ class WorldTransport:
         self.inbox = bytearray()
         self.closed: str | None = None  # "close" or "reset" once the client's side is cut
         self.waiter = None  # the actor blocked in recv on this link
-        self.held: list[
-            tuple[bool, bytes, str | None]
-        ] = []  # (upstream?, data, close) while isolated
+        self.held: list[Held] = []  # what was sent while isolated, both ways, in order
         world.links[self.conn] = self
         if proxy.toxics:
             world.busy[self] = None
