@@ -385,6 +385,7 @@ class WorldRuntime:
 
     def __init__(self, world: World) -> None:
         self.world = world
+        self._node_names: dict[str, str] = {}  # "world:50000" -> "rabbit@node1"
 
     def monotonic(self) -> float:
         return self.world.clock()
@@ -412,7 +413,18 @@ class WorldRuntime:
 
     def record(self, kind: str, **details) -> None:
         actor = self.world.current
+        broker = details.get("broker")
+        if broker is not None:  # name the node behind the address, as DESIGN section 5 asks
+            details["node"] = self._node_names.get(broker) or self._node_name(broker)
         self.world.record(kind, actor=actor.name if actor else "-", **details)
+
+    def _node_name(self, broker: str) -> str:
+        host, _, port = broker.rpartition(":")
+        proxy = self.world.proxies.proxy_at(int(port)) if host == HOST else None
+        node = self.world.proxies.node_of(proxy) if proxy is not None else None
+        name = node.name if node is not None else "-"
+        self._node_names[broker] = name
+        return name
 
 
 #: the fault vocabulary (DESIGN section 3) World.at schedules by name: each is a World

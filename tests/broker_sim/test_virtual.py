@@ -138,6 +138,8 @@ def test_the_client_records_the_history_design_section_5_lists():
     after = [kind for t, kind, _ in world.events if t > kill]
     assert after.index("error") < after.index("recovery_succeeded")
     assert world.history[0].split()[1] in kinds  # the digest covers these lines
+    nodes = {d["node"] for _, kind, d in world.events if kind == "deliver"}
+    assert nodes and nodes <= {"rabbit@node1", "rabbit@node2", "rabbit@node3"}
 
 
 def test_generated_message_ids_and_shuffled_failover_come_from_the_seed():
