@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from broker_sim.properties import as_dict as properties_dict
 from client.errors import ContentDisallowed, DecodeError, EncodeError
 
 CONTENT_TYPES = {"json": "application/json", "text": "text/plain", "raw": "application/data"}
@@ -69,9 +70,7 @@ class Message:
             "redelivered": self.redelivered,
             "delivery_tag": method.delivery_tag,
         }
-        self.properties = {
-            k: getattr(props, k) for k in props.attributes() if getattr(props, k) is not None
-        }
+        self.properties = properties_dict(props)
         self.headers = dict(props.headers or {})
         self.content_type = props.content_type
         self.content_encoding = props.content_encoding
