@@ -136,9 +136,11 @@ class Cluster:
     def dispatch(self) -> None:
         """Deliver from every queue that became deliverable, then flush confirms."""
         for vhost in list(self.vhosts.values()):
-            vhost.dispatch()
+            if vhost.dirty:
+                vhost.dispatch()
         for node in self.nodes.values():
-            node.flush_confirms()
+            if node.confirm_pending:
+                node.flush_confirms()
 
     def schedule(self, node_name: str, when: float, callback):
         return self.nodes[node_name].timers.schedule(when, callback)
@@ -164,7 +166,7 @@ class Cluster:
         if node.state != STOPPED:
             raise FaultError(f"cannot start node '{node.name}': it is {node.state}, not stopped")
         self.log("start", node.name)
-        node.state = RUNNING if not self._in_minority(node.name) else MINORITY
+        node.set_state(RUNNING if not self._in_minority(node.name) else MINORITY)
         self._topology_changed()
 
     def restart(self, name: str) -> None:
@@ -177,7 +179,7 @@ class Cluster:
         if node.state != RUNNING:
             raise FaultError(f"cannot pause node '{node.name}': it is {node.state}")
         self.log("pause", node.name)
-        node.state = PAUSED
+        node.set_state(PAUSED)
         node.paused_at = self.now()
         self._topology_changed()
 
@@ -187,7 +189,7 @@ class Cluster:
             raise FaultError(f"cannot resume node '{node.name}': it is not paused ({node.state})")
         self.log("resume", node.name)
         node.timers.shift(self.now() - node.paused_at)
-        node.state = RUNNING if not self._in_minority(node.name) else MINORITY
+        node.set_state(RUNNING if not self._in_minority(node.name) else MINORITY)
         if node.state == MINORITY:
             node.graceful_stop(keep_state=MINORITY)
         node.resume_connections()
@@ -211,7 +213,7 @@ class Cluster:
         self.groups = None
         for node in self.nodes.values():
             if node.state == MINORITY:
-                node.state = RUNNING
+                node.set_state(RUNNING)
         self._topology_changed()
 
     def drop_heartbeats(self, name: str, dropped: bool = True) -> None:

@@ -64,14 +64,10 @@ class Event:
 
 
 class Node:
-    @property
-    def state(self) -> str:
-        return self._state
-
-    @state.setter
-    def state(self, value: str) -> None:
-        self._state = value
-        self.cluster.topology_moved()  # reachability answers cached so far are stale
+    def set_state(self, value: str) -> None:
+        """Every state change goes here: reachability answers cached so far are stale."""
+        self.state = value
+        self.cluster.topology_moved()
 
     def __init__(self, name: str, cluster: Cluster) -> None:
         self.name = name
@@ -79,7 +75,7 @@ class Node:
         self.config = cluster.config
         self.timers = Timers()
         self.connections: dict[int, ServerConnection] = {}
-        self._state = "running"
+        self.state = "running"
         self.paused_at = 0.0
         self.alarm_active = False
         self.heartbeats_dropped = False
@@ -154,7 +150,7 @@ class Node:
     @property
     def has_output(self) -> bool:
         """Something to take (drivers ask before :meth:`take_output`, on every write)."""
-        return bool(self._output) and self._state != "paused"
+        return bool(self._output) and self.state != "paused"
 
     def flush_confirms(self) -> None:
         """Send the confirms queued during the last input (only connections that have any)."""
@@ -167,7 +163,7 @@ class Node:
 
     def crash(self) -> None:
         """SIGKILL: every socket is reset, nothing is sent, all timers are gone."""
-        self.state = "stopped"
+        self.set_state("stopped")
         for conn in list(self.connections.values()):
             conn.out.clear()
             conn.reset_transport = True
@@ -180,7 +176,7 @@ class Node:
         """Stop the app: 320 CONNECTION_FORCED to every client, then close the sockets."""
         if self.state == "paused":
             self.resume_connections()
-        self.state = keep_state
+        self.set_state(keep_state)
         code, text = reply_text("shutdown")
         for conn in list(self.connections.values()):
             if conn.state == "open":

@@ -21,6 +21,7 @@ determinism: inside :meth:`World.run` both raise :class:`WorldViolation`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -95,7 +96,9 @@ class World:
         self.seed = seed
         self.rng = random.Random(seed)
         self.clock = VirtualClock()
-        self.cluster = Cluster(nodes, self.clock, self.rng, election_timeout=election_timeout)
+        # the broker reads the clock on every frame: a C-level getter, not a Python call
+        now = functools.partial(getattr, self.clock, "t")
+        self.cluster = Cluster(nodes, now, self.rng, election_timeout=election_timeout)
         self.actors: list[Actor] = []
         self.events: list[tuple[float, str, dict]] = []  # (virtual s, kind, details)
         self._lines: list[str] = []  # events formatted so far (see history)
@@ -388,7 +391,7 @@ class WorldRuntime:
         self._node_names: dict[str, str] = {}  # "world:50000" -> "rabbit@node1"
 
     def monotonic(self) -> float:
-        return self.world.clock()
+        return self.world.clock.t
 
     def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
         self.world.block("sleep", seconds, None)
