@@ -80,7 +80,8 @@ class Node:
         self.alarm_active = False
         self.heartbeats_dropped = False
         self._next_conn_id = 0
-        self._output: dict[ServerConnection, None] = {}
+        # connections with bytes to take: drivers test it before take_output, on every write
+        self.pending_output: dict[ServerConnection, None] = {}
         self._held: dict[ServerConnection, list[bytes]] = {}
         self.confirm_pending: dict[ServerConnection, None] = {}
 
@@ -128,14 +129,14 @@ class Node:
         self._held.pop(conn, None)
         if self.connections.pop(conn.id, None) is not None:
             conn.connection_lost()
-        self._output.pop(conn, None)
+        self.pending_output.pop(conn, None)
         self.cluster.dispatch()
 
     def take_output(self) -> list[tuple[ServerConnection, bytes, str | None]]:
         if self.state == "paused":
             return []
-        ready = list(self._output)
-        self._output.clear()
+        ready = list(self.pending_output)
+        self.pending_output.clear()
         result = []
         for conn in ready:
             action = "reset" if conn.reset_transport else "close" if conn.close_transport else None
@@ -145,12 +146,8 @@ class Node:
         return result
 
     def mark_output(self, conn: ServerConnection) -> None:
-        self._output[conn] = None
+        self.pending_output[conn] = None
 
-    @property
-    def has_output(self) -> bool:
-        """Something to take (drivers ask before :meth:`take_output`, on every write)."""
-        return bool(self._output) and self.state != "paused"
 
     def flush_confirms(self) -> None:
         """Send the confirms queued during the last input (only connections that have any)."""

@@ -41,7 +41,7 @@ class WorldTransport:
         self.world, self.node, self.proxy, self.actor = world, node, proxy, actor
         self.conn = node.connect(f"{actor}:{proxy.name}")
         self.up, self.down = ToxicPipe(), ToxicPipe()
-        now = world.clock()
+        now = world.clock.t
         for toxic in proxy.toxics.values():
             self.pipe(toxic.stream).add(toxic.name, toxic.new_state(world.rng), now)
         self.inbox = bytearray()
@@ -121,7 +121,7 @@ class WorldTransport:
     def _arrived(self) -> bool:
         if self.inbox or self.closed is not None:
             return True
-        self.pump(self.world.clock())
+        self.pump(self.world.clock.t)
         return bool(self.inbox) or self.closed is not None
 
     def send(self, data: bytes, timeout: float = 10.0) -> None:
@@ -136,9 +136,9 @@ class WorldTransport:
         if self.up.transparent:
             self.node.receive(self.conn, data)
         else:
-            self.up.push(data, self.world.clock())
+            self.up.push(data, self.world.clock.t)
             self.world.busy[self] = None
-            self.pump(self.world.clock())
+            self.pump(self.world.clock.t)
         self.world.route()
 
     def recv(self, timeout: float) -> bytes | None:
@@ -162,7 +162,7 @@ class WorldTransport:
             if self.up.transparent:
                 self.cut(False)
             else:
-                self.up.push_close(False, self.world.clock())
+                self.up.push_close(False, self.world.clock.t)
                 self.world.busy[self] = None
             self.world.route()
 
@@ -214,13 +214,13 @@ class WorldProxies:
         self.world.route()
 
     def toxic_added(self, proxy: Proxy, toxic: Toxic) -> None:
-        now = self.world.clock()
+        now = self.world.clock.t
         for link in self.links_of(proxy):
             link.pipe(toxic.stream).add(toxic.name, toxic.new_state(self.world.rng), now)
             self.world.busy[link] = None
 
     def toxic_removed(self, proxy: Proxy, toxic: Toxic) -> None:
-        now = self.world.clock()
+        now = self.world.clock.t
         for link in self.links_of(proxy):
             link.pipe(toxic.stream).remove(toxic.name, now)
             link.pump(now)
