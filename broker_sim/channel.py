@@ -55,6 +55,7 @@ class Unacked:
 class ServerChannel:
     def __init__(self, conn, number: int) -> None:
         self.conn = conn
+        self.vhost = conn.vhost  # fixed by connection.open, before any channel exists
         self.number = number
         self.state = READY
         self.closing = False
@@ -80,10 +81,6 @@ class ServerChannel:
         self._body: list[bytes] = []
         self._received = 0
         self.last_queue: str | None = None
-
-    @property
-    def vhost(self):
-        return self.conn.vhost
 
     def send(self, method) -> None:
         self.conn.send_method(self.number, method)

@@ -158,6 +158,7 @@ class ClassicQueue:
         self._seq = 0
         self._rr = 0
         self._expiry_timer: Timer | None = None
+        self._may_expire = self.message_ttl is not None  # set when a message has a TTL
         self._expires_timer: Timer | None = None
         self.had_consumer = False
         self.deleted = False
@@ -219,6 +220,8 @@ class ClassicQueue:
         now = self.host.now()
         self._seq += 1
         qm = QueuedMessage(message, self._seq, now, self._expiry_for(message, now))
+        if qm.expires_at is not None:
+            self._may_expire = True
         qm.priority = message.properties.priority or 0
         if qm.expires_at is not None and qm.expires_at <= now and not self.consumers:
             # RabbitMQ drops a message with TTL 0 at once unless a consumer can take it.
@@ -264,6 +267,8 @@ class ClassicQueue:
 
     def drop_expired(self) -> None:
         """Dead-letter expired messages at the head (RabbitMQ expires at the head only)."""
+        if not self._may_expire:
+            return
         now = self.host.now()
         while True:
             head = self.store.peek()
@@ -273,6 +278,8 @@ class ClassicQueue:
         self._arm_expiry()
 
     def _arm_expiry(self) -> None:
+        if not self._may_expire:  # no TTL on the queue and no message ever had one
+            return
         head = self.store.peek()
         when = head.expires_at if head is not None else None
         if self._expiry_timer is not None:

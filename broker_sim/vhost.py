@@ -64,6 +64,7 @@ class VHost:
     def __init__(self, name: str, cluster) -> None:
         self.name = name
         self.cluster = cluster  # clock, timers, reachability between nodes
+        self.now = cluster.now  # QueueHost.now: the cluster's clock, read on every publish
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, ClassicQueue] = {}
         self.dirty: dict[ClassicQueue, None] = {}
@@ -71,9 +72,6 @@ class VHost:
             self.exchanges[ex_name] = Exchange(ex_name, ex_type, durable=True)
 
     # -- QueueHost protocol ---------------------------------------------------------------
-
-    def now(self) -> float:
-        return self.cluster.now()
 
     def schedule(self, queue: ClassicQueue, when: float, callback):
         """Queue timers run on the node serving the queue (frozen when it hangs)."""
