@@ -252,8 +252,8 @@ def method_frame(channel: int, method: Method) -> bytes:
         payload = b"".join(
             (
                 _PUBLISH_HEAD,
-                _shortstr(method.exchange),
-                _shortstr(method.routing_key),
+                _SHORTSTRS.get(method.exchange) or _shortstr(method.exchange),
+                _SHORTSTRS.get(method.routing_key) or _shortstr(method.routing_key),
                 bytes((bool(method.mandatory) | bool(method.immediate) << 1,)),
             )
         )
@@ -271,16 +271,27 @@ def header_payload(properties: commands.Basic.Properties, body_size: int) -> byt
 
 def content_frames(channel: int, header_bytes: bytes, body: bytes, frame_max: int) -> bytes:
     """Header frame + body frames split to fit ``frame_max`` (spec 4.2.6.2)."""
-    parts = [frame(FRAME_HEADER, channel, header_bytes)]
-    chunk = (frame_max - FRAME_OVERHEAD) if frame_max else len(body) or 1
-    for start in range(0, len(body), chunk):
+    size = len(body)
+    chunk = (frame_max - FRAME_OVERHEAD) if frame_max else size or 1
+    head = _HDR.pack(FRAME_HEADER, channel, len(header_bytes)) + header_bytes + b"\xce"
+    if 0 < size <= chunk:  # the common case: one body frame
+        return head + _HDR.pack(FRAME_BODY, channel, size) + body + b"\xce"
+    parts = [head]
+    for start in range(0, size, chunk):
         parts.append(frame(FRAME_BODY, channel, body[start : start + chunk]))
     return b"".join(parts)
 
 
+_SHORTSTRS: dict[str, bytes] = {}  # encoded names: tags, exchanges and keys repeat
+
+
 def _shortstr(value: str) -> bytes:
     raw = value.encode()
-    return bytes((len(raw),)) + raw
+    encoded = bytes((len(raw),)) + raw
+    if len(_SHORTSTRS) >= 4096:
+        _SHORTSTRS.clear()
+    _SHORTSTRS[value] = encoded
+    return encoded
 
 
 _DELIVER_INDEX = _METHOD_ID.pack(commands.Basic.Deliver.index)
@@ -297,11 +308,11 @@ def deliver_method_frame(
     payload = b"".join(
         (
             _DELIVER_INDEX,
-            _shortstr(consumer_tag),
+            _SHORTSTRS.get(consumer_tag) or _shortstr(consumer_tag),
             _U64.pack(tag),
             b"\x01" if redelivered else b"\x00",
-            _shortstr(exchange),
-            _shortstr(routing_key),
+            _SHORTSTRS.get(exchange) or _shortstr(exchange),
+            _SHORTSTRS.get(routing_key) or _shortstr(routing_key),
         )
     )
-    return frame(FRAME_METHOD, channel, payload)
+    return _HDR.pack(FRAME_METHOD, channel, len(payload)) + payload + b"\xce"

@@ -52,7 +52,3 @@ class QueuedMessage:
     priority: int = 0
     delivery_count: int = 0
     extra: dict = field(default_factory=dict)
-
-    @property
-    def size(self) -> int:
-        return len(self.message.body)

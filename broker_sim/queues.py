@@ -55,31 +55,21 @@ class Consumer:
         return self.no_ack or self.prefetch == 0 or self.unacked < self.prefetch
 
 
-class FifoStore:
-    def __init__(self) -> None:
-        self._q: deque[QueuedMessage] = deque()
+class FifoStore(deque):
+    """Ready messages in order: a deque (``len``, ``append`` and ``pop`` from the head are
+    C-level calls on the hot path) with the store interface PriorityStore shares."""
 
-    def append(self, qm: QueuedMessage) -> None:
-        self._q.append(qm)
+    pop = deque.popleft  # the store's pop takes the head
 
     def push_front(self, qms: list[QueuedMessage]) -> None:
-        self._q.extendleft(reversed(qms))
+        self.extendleft(reversed(qms))
 
     def peek(self) -> QueuedMessage | None:
-        return self._q[0] if self._q else None
-
-    def pop(self) -> QueuedMessage:
-        return self._q.popleft()
-
-    def __len__(self) -> int:
-        return len(self._q)
-
-    def __iter__(self):
-        return iter(self._q)
+        return self[0] if self else None
 
     def clear(self) -> list[QueuedMessage]:
-        items = list(self._q)
-        self._q.clear()
+        items = list(self)
+        deque.clear(self)
         return items
 
 
@@ -202,7 +192,7 @@ class ClassicQueue:
         self.in_flight.clear()
         self.unacked = 0
         survivors.sort(key=lambda q: q.seq)
-        self.bytes_ready = sum(qm.size for qm in survivors)
+        self.bytes_ready = sum(len(qm.message.body) for qm in survivors)
         for qm in survivors:
             self.store.append(qm)
         self._arm_expiry()
@@ -228,7 +218,7 @@ class ClassicQueue:
             self.host.dead_letter(self, qm, "expired")
             return
         self.store.append(qm)
-        self.bytes_ready += qm.size
+        self.bytes_ready += len(qm.message.body)
         self._enforce_length()
         self._arm_expiry()
         self.touch()
@@ -262,7 +252,7 @@ class ClassicQueue:
 
     def _pop_ready(self) -> QueuedMessage:
         qm = self.store.pop()
-        self.bytes_ready -= qm.size
+        self.bytes_ready -= len(qm.message.body)
         return qm
 
     def drop_expired(self) -> None:
@@ -315,7 +305,7 @@ class ClassicQueue:
             qm.redelivered = True
             self.unacked -= 1
             self.in_flight.pop(qm.seq, None)
-            self.bytes_ready += qm.size
+            self.bytes_ready += len(qm.message.body)
         self.store.push_front(items)
         self._arm_expiry()
 
