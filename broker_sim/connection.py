@@ -98,7 +98,12 @@ class ServerConnection:
         """Handle buffered frames until the buffer is empty or reading is blocked."""
         try:
             for frame in self.reader.frames():
-                self._frame(frame)
+                if frame.channel and self.state == OPEN and frame.kind != FRAME_HEARTBEAT:
+                    # the hot path (every publish, body and ack): _frame's last branch
+                    self.current_method = frame.method if frame.kind == FRAME_METHOD else None
+                    self._channel_frame(frame)
+                else:
+                    self._frame(frame)
                 self.current_method = None
                 if self.reading_blocked or self.state == CLOSED or self.close_transport:
                     break

@@ -87,7 +87,13 @@ class RecoverableChannel:
     def _ready(self):
         if self.closed:
             raise RuntimeError("channel is closed")
-        if self.low is None or self.low.error is not None or not self.connection.connected:
+        low = self.low
+        if (
+            low is None
+            or low.error is not None
+            or low.connection is not self.connection._amqp  # the connection was replaced
+            or not low.connection.connected
+        ):
             self.connection.revive_channel(self)
         return self.low
 

@@ -97,10 +97,11 @@ class Message:
         if self.acknowledged:
             raise RuntimeError(f"message {self.delivery_tag} was already acknowledged")
         self.acknowledged = True
+        stale = self.stale
         self.channel.connection.runtime.record(
-            kind, id=self.properties.get("message_id"), tag=self.delivery_tag, stale=self.stale
+            kind, id=self.properties.get("message_id"), tag=self.delivery_tag, stale=stale
         )
-        if not self.stale:
+        if not stale:
             fn(self.delivery_tag, *args)
 
     def ack(self, multiple: bool = False) -> None:
