@@ -114,7 +114,8 @@ class ServerConnection:
         except Exception as exc:  # a simulator bug must only cost this connection
             self.node.log_event("internal-error", conn=self.id, error=repr(exc))
             self.hard_error(AMQPError(541, f"INTERNAL_ERROR - {type(exc).__name__}: {exc}"))
-        self._flush_confirms()
+        if self.confirm_channels:
+            self._flush_confirms()
 
     def send_raw(self, data: bytes) -> None:
         self.out.append(data)

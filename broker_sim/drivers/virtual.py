@@ -264,7 +264,7 @@ class World:
         _active, self._thread = self, threading.get_ident()
         try:
             for _ in range(max_steps):
-                if all(a.done for a in self.actors) or self.clock() >= end:
+                if all(a.done for a in self.actors) or self.clock.t >= end:
                     return
                 self._step(end)
             raise RuntimeError(f"world did not finish within {max_steps} steps (seed {self.seed})")
@@ -273,7 +273,7 @@ class World:
             time.sleep, socket.socket.connect = real_sleep, real_connect
 
     def _step(self, end: float) -> None:
-        now = self.clock()
+        now = self.clock.t
         for link in list(self.busy):  # what is due now may wake a reader: it joins the draw
             t = link.next_time()
             if t is not None and t <= now:
@@ -342,7 +342,7 @@ class World:
         if actor is None or greenlet.getcurrent() is not actor.glet:
             raise WorldViolation(f"{what} outside an actor of the world (seed {self.seed})")
         actor.blocked_on = what
-        actor.wake_at = None if timeout is None else self.clock() + timeout
+        actor.wake_at = None if timeout is None else self.clock.t + timeout
         actor.ready_when = ready
         actor.woken = False
         actor.glet.parent.switch()

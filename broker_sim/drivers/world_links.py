@@ -133,7 +133,7 @@ class WorldTransport:
         if self.actor in self.world.isolated:
             self.held.append((True, data, None))  # in the kernel's send queue until rejoin
             return
-        if self.up.transparent:
+        if not self.up.chain.states and not self.up.queue:  # transparent: straight through
             self.node.receive(self.conn, data)
         else:
             self.up.push(data, self.world.clock.t)
