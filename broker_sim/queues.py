@@ -219,9 +219,12 @@ class ClassicQueue:
             return
         self.store.append(qm)
         self.bytes_ready += len(qm.message.body)
-        self._enforce_length()
-        self._arm_expiry()
-        self.touch()
+        if self.max_length is not None or self.max_length_bytes is not None:
+            self._enforce_length()
+        if self._may_expire:
+            self._arm_expiry()
+        if self.expires is not None:
+            self.touch()
 
     def _expiry_for(self, message: Message, now: float) -> float | None:
         ttls = []
@@ -350,7 +353,8 @@ class ClassicQueue:
         delivered = 0
         if not self.consumers:
             return 0
-        self.drop_expired()
+        if self._may_expire:
+            self.drop_expired()
         while len(self.store):
             consumer = self._next_consumer()
             if consumer is None:
@@ -361,7 +365,7 @@ class ClassicQueue:
                 self.track_unacked(qm)
             consumer.channel.deliver(consumer, self, qm)
             delivered += 1
-        if delivered:
+        if delivered and self._may_expire:
             self._arm_expiry()
         return delivered
 
