@@ -249,19 +249,29 @@ def method_frame(channel: int, method: Method) -> bytes:
     """Encode one method frame; the per-message methods (basic.publish, basic.ack) by hand."""
     kind = type(method)
     if kind is _Publish:
-        payload = b"".join(
-            (
-                _PUBLISH_HEAD,
-                _SHORTSTRS.get(method.exchange) or _shortstr(method.exchange),
-                _SHORTSTRS.get(method.routing_key) or _shortstr(method.routing_key),
-                bytes((bool(method.mandatory) | bool(method.immediate) << 1,)),
-            )
+        return publish_method_frame(
+            channel, method.exchange, method.routing_key, method.mandatory, method.immediate
         )
-    elif kind is _Ack:
+    if kind is _Ack:
         payload = _ACK_HEAD + _ACK_BODY.pack(method.delivery_tag, 1 if method.multiple else 0)
     else:
         payload = _METHOD_ID.pack(method.index) + method.marshal()
     return frame(FRAME_METHOD, channel, payload)
+
+
+def publish_method_frame(
+    channel: int, exchange: str, routing_key: str, mandatory: bool = False, immediate: bool = False
+) -> bytes:
+    """Hand-encoded basic.publish (spec 1.8.3.7): every message a client sends."""
+    payload = b"".join(
+        (
+            _PUBLISH_HEAD,
+            _SHORTSTRS.get(exchange) or _shortstr(exchange),
+            _SHORTSTRS.get(routing_key) or _shortstr(routing_key),
+            bytes((bool(mandatory) | bool(immediate) << 1,)),
+        )
+    )
+    return _HDR.pack(FRAME_METHOD, channel, len(payload)) + payload + b"\xce"
 
 
 def header_payload(properties: commands.Basic.Properties, body_size: int) -> bytes:
@@ -287,6 +297,10 @@ _SHORTSTRS: dict[str, bytes] = {}  # encoded names: tags, exchanges and keys rep
 
 def _shortstr(value: str) -> bytes:
     raw = value.encode()
+    if len(raw) > 255:
+        raise ValueError(
+            f"{value[:32]!r}... is {len(raw)} bytes: an AMQP short string holds at most 255"
+        )
     encoded = bytes((len(raw),)) + raw
     if len(_SHORTSTRS) >= 4096:
         _SHORTSTRS.clear()

@@ -148,7 +148,6 @@ class Node:
     def mark_output(self, conn: ServerConnection) -> None:
         self.pending_output[conn] = None
 
-
     def flush_confirms(self) -> None:
         """Send the confirms queued during the last input (only connections that have any)."""
         pending, self.confirm_pending = self.confirm_pending, {}

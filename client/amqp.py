@@ -324,11 +324,8 @@ class Channel:
         mandatory: bool = False,
     ) -> int | None:
         self._check()
-        self.connection.proto.send_content(
-            self.number,
-            C.Basic.Publish(exchange=exchange, routing_key=routing_key, mandatory=mandatory),
-            properties or C.Basic.Properties(),
-            body,
+        self.connection.proto.send_publish(
+            self.number, exchange, routing_key, mandatory, properties or C.Basic.Properties(), body
         )
         self.connection._flush()
         if not self.confirm_mode:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pamqp import commands as C
-
+from broker_sim.properties import build as build_properties
 from client.entity import Exchange, Queue
 from client.errors import CONNECTION_ERRORS
 from client.message import dumps
@@ -76,7 +75,7 @@ class Producer:
         exchange_name = exchange.name if isinstance(exchange, Exchange) else exchange
         if retry and not properties.get("message_id"):  # the same id on every retry
             properties["message_id"] = self.connection.runtime.new_id()
-        props = C.Basic.Properties(
+        props = build_properties(
             content_type=content_type,
             content_encoding=content_encoding,
             delivery_mode=delivery_mode or getattr(exchange, "delivery_mode", None) or 2,

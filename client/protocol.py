@@ -32,6 +32,7 @@ from broker_sim.framing import (
     content_frames,
     header_payload,
     method_frame,
+    publish_method_frame,
 )
 from client.errors import AMQPError, UnexpectedFrame, error_for
 
@@ -155,6 +156,15 @@ class ClientProtocol:
     def send_content(self, channel: int, method, properties, body: bytes) -> None:
         self._write(
             method_frame(channel, method)
+            + content_frames(channel, header_payload(properties, len(body)), body, self.frame_max)
+        )
+
+    def send_publish(
+        self, channel: int, exchange: str, routing_key: str, mandatory: bool, properties, body
+    ) -> None:
+        """basic.publish and its content, encoded without building a method object."""
+        self._write(
+            publish_method_frame(channel, exchange, routing_key, mandatory)
             + content_frames(channel, header_payload(properties, len(body)), body, self.frame_max)
         )
 

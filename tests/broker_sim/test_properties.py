@@ -83,3 +83,15 @@ def test_hand_decoded_deliver_matches_pamqp(consumer_tag, tag, redelivered, exch
     reference.unmarshal(raw[11:-1])
     for name in ("consumer_tag", "delivery_tag", "redelivered", "exchange", "routing_key"):
         assert getattr(got.method, name) == getattr(reference, name), name
+
+
+def test_built_properties_encode_like_pamqps_and_refuse_what_pamqp_refuses():
+    values = {"content_type": "text/plain", "delivery_mode": 2, "message_id": "m1", "priority": 3}
+    built = properties.build(**values, headers=None)
+    assert properties.encode(built) == properties.encode(commands.Basic.Properties(**values))
+    assert built == commands.Basic.Properties(**values)
+    assert properties.as_dict(built) == values
+    with pytest.raises(TypeError, match="mesage_id"):
+        properties.build(mesage_id="typo")
+    with pytest.raises(ValueError, match="cluster_id must be empty"):
+        properties.build(cluster_id="x")

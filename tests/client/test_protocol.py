@@ -152,3 +152,9 @@ def test_the_protocol_speaks_to_a_real_socket(sim_node):
         assert any(
             isinstance(e, Closed) and e.error is None for e in proto.receive(sock.recv(4096))
         )
+
+
+def test_a_routing_key_over_255_bytes_is_refused_naming_the_limit():
+    wire, _clock, _events = open_wire()
+    with pytest.raises(ValueError, match="300 bytes: an AMQP short string holds at most 255"):
+        wire.proto.send_publish(1, "", "k" * 300, False, C.Basic.Properties(), b"x")
