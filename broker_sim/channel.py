@@ -93,6 +93,12 @@ class ServerChannel:
             return
         if frame.kind != 1:
             raise AMQPError.of("unexpected_frame", expected="method frame", kind="method")
+        if frame.body is not None:  # basic.publish with its whole content (FrameReader)
+            self.on_publish(frame.method)
+            self._start_content(frame)
+            self._body, self._received = [frame.body], len(frame.body)
+            self._finish_publish()
+            return
         handler = HANDLERS.get(type(frame.method))
         if handler is None:
             raise AMQPError.of(
@@ -106,15 +112,7 @@ class ServerChannel:
                 raise self._content_error("content header for class 60", "content header")
             if frame.method is not None:
                 raise self._content_error("content header for class 60", "content header")
-            if frame.body_size > MAX_MESSAGE_SIZE:
-                raise AMQPError(
-                    406,
-                    f"PRECONDITION_FAILED - message size {frame.body_size} is larger "
-                    f"than configured max size {MAX_MESSAGE_SIZE}",
-                )
-            self._props, self._raw_header = frame.properties, frame.payload
-            self._body_size, self._body, self._received = frame.body_size, [], 0
-            self.state = AWAIT_BODY
+            self._start_content(frame)
             if self._body_size == 0:
                 self._finish_publish()
             return
@@ -130,6 +128,18 @@ class ServerChannel:
             )
         if self._received == self._body_size:
             self._finish_publish()
+
+    def _start_content(self, frame: InFrame) -> None:
+        """A content header arrived (alone, or with its method and body)."""
+        if frame.body_size > MAX_MESSAGE_SIZE:
+            raise AMQPError(
+                406,
+                f"PRECONDITION_FAILED - message size {frame.body_size} is larger "
+                f"than configured max size {MAX_MESSAGE_SIZE}",
+            )
+        self._props, self._raw_header = frame.properties, frame.payload
+        self._body_size, self._body, self._received = frame.body_size, [], 0
+        self.state = AWAIT_BODY
 
     def _content_error(self, expected: str, kind: str) -> AMQPError:
         """505 during content assembly names the method whose content was expected."""

@@ -55,7 +55,7 @@ class ServerConnection:
         self.id = conn_id
         self.peer = peer
         self.state = HEADER
-        self.reader = FrameReader(FRAME_MIN_SIZE)
+        self.reader = FrameReader(FRAME_MIN_SIZE, whole_content=C.Basic.Publish)
         self._header = b""
         self.out: list[bytes] = []
         self.close_transport = False

@@ -42,14 +42,24 @@ class InFrame:
     body_size: int = 0
     properties: commands.Basic.Properties | None = None
     payload: bytes = b""  # raw header payload (for HEADER) or body bytes (for BODY)
+    body: bytes | None = None  # a method frame carrying its whole content (see FrameReader)
 
 
 class FrameReader:
-    """Incremental frame splitter; ``frame_max`` is enforced as RabbitMQ does."""
+    """Incremental frame splitter; ``frame_max`` is enforced as RabbitMQ does.
 
-    def __init__(self, frame_max: int) -> None:
+    ``whole_content`` names one content-carrying method (basic.publish for the broker,
+    basic.deliver for the client): when such a method frame, a class-60 content header and
+    one body frame holding the whole body are all in the buffer, they come out as one
+    method frame with ``properties``, ``payload`` (the raw header) and ``body`` set. Anything
+    else (content split over several body frames, an empty body, a header that does not
+    decode) goes frame by frame, so errors come out exactly as before.
+    """
+
+    def __init__(self, frame_max: int, whole_content: type | None = None) -> None:
         self.frame_max = frame_max
         self._buf = bytearray()
+        self._whole = _METHOD_ID.pack(whole_content.index) if whole_content else None
 
     def feed(self, data: bytes) -> None:
         self._buf += data
@@ -80,11 +90,51 @@ class FrameReader:
                         marker=buf[end],
                         octets=erlang_octets(buf[pos + 7 : end]),
                     )
+                if kind == FRAME_METHOD and buf[pos + 7 : pos + 11] == self._whole:
+                    whole = self._with_content(buf, pos + 7, end, channel)
+                    if whole is not None:
+                        frame, pos = whole
+                        yield frame
+                        continue
                 payload = bytes(buf[pos + 7 : end])
                 pos = end + 1
                 yield _DECODERS[kind](channel, payload)
         finally:
             del buf[:pos]
+
+    def _with_content(self, buf: bytearray, start: int, end: int, channel: int):
+        """(method frame with its content, position after the body frame) or None."""
+        hpos = end + 1
+        if len(buf) - hpos < 7:
+            return None
+        kind, hchannel, hsize = _HDR.unpack_from(buf, hpos)
+        hend = hpos + 7 + hsize
+        limit = self.frame_max - FRAME_OVERHEAD if self.frame_max else None
+        if kind != FRAME_HEADER or hchannel != channel or hsize < 14 or len(buf) <= hend:
+            return None
+        if (limit is not None and hsize > limit) or buf[hend] != FRAME_END:
+            return None
+        bpos = hend + 1
+        if len(buf) - bpos < 7:
+            return None
+        kind, bchannel, bsize = _HDR.unpack_from(buf, bpos)
+        bend = bpos + 7 + bsize
+        if kind != FRAME_BODY or bchannel != channel or len(buf) <= bend:
+            return None
+        if (limit is not None and bsize > limit) or buf[bend] != FRAME_END:
+            return None
+        header = bytes(buf[hpos + 7 : hend])
+        class_id, _weight, body_size = _CONTENT_HDR.unpack_from(header)
+        if class_id != 60 or body_size != bsize or bsize == 0:
+            return None
+        try:
+            method = _decode_method(channel, bytes(buf[start:end])).method
+            properties = _header_properties(header)
+        except (AMQPError, ValueError, IndexError, UnicodeDecodeError, struct.error):
+            return None  # frame by frame, so the errors come out in their usual order
+        frame = InFrame(FRAME_METHOD, channel, method, body_size, properties, header)
+        frame.body = bytes(buf[bpos + 7 : bend])
+        return frame, bend + 1
 
     @property
     def buffered(self) -> int:
@@ -195,25 +245,29 @@ def _decode_method(channel: int, payload: bytes) -> InFrame:
 _last_header: list = [b"", None]  # (payload, properties): publishers repeat their headers
 
 
+def _header_properties(payload: bytes) -> commands.Basic.Properties:
+    """The properties of a content header payload; publishers repeat theirs, so the last
+    one decoded is kept."""
+    props_raw = payload[12:]
+    if props_raw == _last_header[0]:
+        return _last_header[1]  # decoded properties are never mutated
+    properties = basic_properties.decode(_FLAG_WORD.unpack_from(payload, 12)[0], payload[14:])
+    if properties is None:
+        content = header.ContentHeader()
+        content.unmarshal(payload)
+        properties = content.properties
+    _last_header[:] = [props_raw, properties]
+    return properties
+
+
 def _decode_header(channel: int, payload: bytes) -> InFrame:
     if len(payload) < 14:
         raise AMQPError.of("syntax", detail="content header frame too short")
     class_id, _weight, body_size = _CONTENT_HDR.unpack_from(payload)
-    props_raw = payload[12:]
-    if props_raw == _last_header[0]:
-        properties = _last_header[1]  # decoded properties are never mutated
-    else:
-        try:
-            properties = basic_properties.decode(
-                _FLAG_WORD.unpack_from(payload, 12)[0], payload[14:]
-            )
-            if properties is None:
-                content = header.ContentHeader()
-                content.unmarshal(payload)
-                properties = content.properties
-        except Exception as exc:
-            raise AMQPError.of("syntax", detail=f"cannot decode content header: {exc}") from None
-        _last_header[:] = [props_raw, properties]
+    try:
+        properties = _header_properties(payload)
+    except Exception as exc:
+        raise AMQPError.of("syntax", detail=f"cannot decode content header: {exc}") from None
     return InFrame(
         FRAME_HEADER,
         channel,

@@ -128,7 +128,7 @@ class ClientProtocol:
             **(client_properties or {}),
         }
         self.state = "header"
-        self.reader = FrameReader(0)
+        self.reader = FrameReader(0, whole_content=C.Basic.Deliver)
         self.out = bytearray()
         self.frame_max = frame_max
         self.heartbeat = 0
@@ -203,6 +203,8 @@ class ClientProtocol:
                 raise UnexpectedFrame("content frame on channel 0", None, 505)
             return self._connection_method(frame.method)
         if frame.kind == FRAME_METHOD:
+            if frame.body is not None:  # a delivery with its whole content (FrameReader)
+                return [ContentEvent(frame.channel, frame.method, frame.properties, frame.body)]
             return self._channel_method(frame.channel, frame.method)
         return self._content(frame)
 
