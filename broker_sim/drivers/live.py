@@ -25,6 +25,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from broker_sim.cluster import Cluster
+from broker_sim.drivers.loop_timer import LoopTimer
 from broker_sim.drivers.pipes import TimedPipe
 from broker_sim.drivers.sim_toxiproxy import SimToxiproxy
 from broker_sim.node import Node, NodeConfig
@@ -134,14 +135,19 @@ class LiveNode:
         )
         self.port = self.server.sockets[0].getsockname()[1]
 
+    def close_listener(self) -> None:
+        """Stop accepting at once (open connections are the caller's business)."""
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
     async def sync_listener(self) -> None:
         """Open or close the listener to match the node's state."""
         accepting = self.node.state in ("running", "paused") and self.proxy_enabled
         if accepting and self.server is None:
             await self.listen()
-        elif not accepting and self.server is not None:
-            self.server.close()
-            self.server = None
+        elif not accepting:
+            self.close_listener()
         reading = self.node.state != "paused"
         for transport in list(self.transports.values()):
             if reading and not transport.is_reading():
@@ -247,8 +253,7 @@ class SimCluster:
         ]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_when: float | None = None
+        self._timer = LoopTimer(time.time, self._on_timer)
         self._flush_scheduled = False
         self.toxiproxy = (
             SimToxiproxy(self, host, api_port, seed=self.seed ^ 0x70C1C)
@@ -348,20 +353,9 @@ class SimCluster:
         self._arm_timer()
 
     def _arm_timer(self) -> None:
-        deadline = self.cluster.next_deadline()
-        if deadline == self._timer_when:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_when = deadline
-        if deadline is not None:
-            delay = max(0.0, deadline - time.time())
-            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+        self._timer.arm(self.cluster.next_deadline())
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_when = None
         self.cluster.tick()
         self.after_io()
 

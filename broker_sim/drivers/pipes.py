@@ -7,10 +7,10 @@ this driver wakes on a loop timer to apply what is due, in order.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
+from broker_sim.drivers.loop_timer import LoopTimer
 from broker_sim.toxics import DATA, RESET
 from broker_sim.toxics.pipe import ToxicPipe
 
@@ -20,8 +20,7 @@ class TimedPipe:
         self.deliver = deliver
         self.close = close  # close(reset)
         self.core = ToxicPipe()
-        self._timer: asyncio.TimerHandle | None = None
-        self._at: float | None = None
+        self._timer = LoopTimer(time.monotonic, self._run)
 
     @property
     def closed(self) -> bool:
@@ -56,7 +55,7 @@ class TimedPipe:
 
     def add(self, name: str, state) -> None:
         self.core.add(name, state, time.monotonic())
-        self._arm()
+        self._timer.arm(self.core.next_time())
 
     def remove(self, name: str) -> None:
         self.core.remove(name, time.monotonic())
@@ -69,20 +68,4 @@ class TimedPipe:
                 self.deliver(event.data)
             else:
                 self.close(event.kind == RESET)
-        self._arm()
-
-    def _arm(self) -> None:
-        at = self.core.next_time()
-        if at == self._at and self._timer is not None:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._at = at
-        if at is not None:
-            delay = max(0.0, at - time.monotonic())
-            self._timer = asyncio.get_running_loop().call_later(delay, self._fired)
-
-    def _fired(self) -> None:
-        self._timer, self._at = None, None
-        self._run()
+        self._timer.arm(self.core.next_time())

@@ -48,9 +48,7 @@ class SimToxiproxy(ToxiproxyServer):
             super().stop(proxy)
             return
         live.proxy_enabled = False
-        if live.server is not None:  # refuse at once: the API answers only after this
-            live.server.close()
-            live.server = None
+        live.close_listener()  # refuse at once: the API answers only after this
         for link in list(live.links.values()):
             link.down.push_close()
             link.transport.close()
