@@ -48,18 +48,20 @@ class InFrame:
 class FrameReader:
     """Incremental frame splitter; ``frame_max`` is enforced as RabbitMQ does.
 
-    ``whole_content`` names one content-carrying method (basic.publish for the broker,
-    basic.deliver for the client): when such a method frame, a class-60 content header and
-    one body frame holding the whole body are all in the buffer, they come out as one
-    method frame with ``properties``, ``payload`` (the raw header) and ``body`` set. Anything
-    else (content split over several body frames, an empty body, a header that does not
-    decode) goes frame by frame, so errors come out exactly as before.
+    ``whole_content`` names one content-carrying method with a hand-written decoder
+    (basic.publish for the broker, basic.deliver for the client): when such a method frame,
+    a class-60 content header and one body frame holding the whole body are all in the
+    buffer, they come out as one method frame with ``properties``, ``payload`` (the raw
+    header) and ``body`` set. Anything else (content split over several body frames, an
+    empty body, a header that does not decode) goes frame by frame, so errors come out
+    exactly as before.
     """
 
     def __init__(self, frame_max: int, whole_content: type | None = None) -> None:
         self.frame_max = frame_max
         self._buf = bytearray()
         self._whole = _METHOD_ID.pack(whole_content.index) if whole_content else None
+        self._whole_decoder = _HAND_DECODED[whole_content.index] if whole_content else None
 
     def feed(self, data: bytes) -> None:
         self._buf += data
@@ -128,7 +130,7 @@ class FrameReader:
         if class_id != 60 or body_size != bsize or bsize == 0:
             return None
         try:
-            method = _decode_method(channel, bytes(buf[start:end])).method
+            method = self._whole_decoder(bytes(buf[start:end]))
             properties = _header_properties(header)
         except (AMQPError, ValueError, IndexError, UnicodeDecodeError, struct.error):
             return None  # frame by frame, so the errors come out in their usual order

@@ -330,16 +330,17 @@ class Connection:
 
         def ensured(*args, **kwargs):
             started = self.runtime.monotonic()
-            try:  # the common case: no failure, no budget to set up
-                return fun(*args, **kwargs)
-            except DrainTimeout:
-                raise
-            except retry_on as exc:
-                failure = exc
-            budget = RetryBudget(max_retries, timeout, clock=self.runtime.monotonic)
-            budget.started = started
-            delays = backoff.delays()
+            budget = None  # set up at the first failure: the common call never needs it
             while True:
+                try:
+                    return fun(*args, **kwargs)
+                except DrainTimeout:
+                    raise
+                except retry_on as exc:
+                    failure = exc
+                if budget is None:
+                    budget = RetryBudget(max_retries, timeout, clock=self.runtime.monotonic)
+                    budget.started, delays = started, backoff.delays()
                 delay = next(delays)
                 self.runtime.record("error", error=type(failure).__name__, retry=budget.used + 1)
                 if not budget.allows(delay) or self.stop.is_set():
@@ -351,18 +352,12 @@ class Connection:
                     errback(failure, delay)
                 if not self.runtime.sleep(delay, self.stop):
                     raise OperationalError("stopped while retrying") from failure
-                self._reconnect(budget)  # its own failure ends the retries, as before
+                self._reconnect(budget)  # its own failure ends the retries
                 channel = self.default_channel
                 if on_revive is not None:
                     on_revive(channel)
                 if obj is not self and hasattr(obj, "revive"):
                     obj.revive(channel)
-                try:
-                    return fun(*args, **kwargs)
-                except DrainTimeout:
-                    raise
-                except retry_on as exc:
-                    failure = exc
 
         ensured.__name__ = getattr(fun, "__name__", "ensured")
         return ensured
