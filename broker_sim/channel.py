@@ -172,7 +172,6 @@ class ServerChannel:
             self.tx_publishes.append((m, message))
         else:
             self._route(m, message, self.publish_seq)
-        self.conn.on_publish()
 
     def _route(self, m: C.Basic.Publish, message: Message, seq: int) -> None:
         vhost = self.vhost

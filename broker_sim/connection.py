@@ -14,6 +14,13 @@ CLOSING, where every frame but close/close-ok is discarded (spec 2.3.7). Heartbe
 rabbit_heartbeat: every H/2 seconds a heartbeat frame goes out if nothing else was sent;
 every H seconds the receive side checks for traffic and drops the socket (no close frame)
 after the second silent check.
+
+Resource alarms follow rabbit_reader's ``blocked`` state: while any node of the cluster is
+in alarm, the first basic.publish method frame a connection sends is held unprocessed, the
+connection stops reading (its bytes stay buffered, drivers stop reading the socket) and
+connection.blocked goes out; when the alarm clears, the held publish and everything
+buffered behind it are processed in order. A connection that never publishes keeps
+working, as on RabbitMQ.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from broker_sim.framing import (
     PROTOCOL_HEADER,
     FrameReader,
     InFrame,
+    PublishMethod,
     method_frame,
 )
 
@@ -47,11 +55,13 @@ ACCEPTED_HEADERS = frozenset({PROTOCOL_HEADER, b"AMQP\x01\x01\x00\x09", b"AMQP\x
 FRAME_MIN_SIZE = 4096  # frame_max before tuning (spec 4.2.1; RabbitMQ ?FRAME_MIN_SIZE)
 HANDSHAKE_TIMEOUT = 10.0  # RabbitMQ handshake_timeout
 CLOSING_TIMEOUT = 30.0  # how long RabbitMQ waits for close-ok before dropping the socket
+PUBLISH_METHODS = (C.Basic.Publish, PublishMethod)  # what an alarm holds
 
 
 class ServerConnection:
     def __init__(self, node, conn_id: int, peer: str) -> None:
         self.node = node
+        self.cluster = node.cluster
         self.id = conn_id
         self.peer = peer
         self.state = HEADER
@@ -75,7 +85,8 @@ class ServerConnection:
         self._hb_seen_in = self._hb_seen_out = -1
         self._hb_misses = 0
         self._timers: list = []
-        self.reading_blocked = False
+        self.reading_blocked = False  # an alarm holds this publisher (see the module doc)
+        self.held_frame: InFrame | None = None  # the publish that found the alarm on
         self.blocked_sent = False
         self.confirm_channels: dict[ServerChannel, None] = {}
         self.current_method = None
@@ -92,21 +103,19 @@ class ServerConnection:
             if not data:
                 return
         self.reader.feed(data)
-        self.process()
+        if not self.reading_blocked:  # a blocked connection's bytes wait, unread
+            self.process()
 
     def process(self) -> None:
         """Handle buffered frames until the buffer is empty or reading is blocked."""
         try:
-            for frame in self.reader.frames():
-                if frame.channel and self.state == OPEN and frame.kind != FRAME_HEARTBEAT:
-                    # the hot path (every publish, body and ack): _frame's last branch
-                    self.current_method = frame.method if frame.kind == FRAME_METHOD else None
-                    self._channel_frame(frame)
-                else:
-                    self._frame(frame)
+            if self.held_frame is not None:  # the alarm that held it has cleared
+                frame, self.held_frame = self.held_frame, None
+                self.current_method = frame.method
+                self._channel_frame(frame)
                 self.current_method = None
-                if self.reading_blocked or self.state == CLOSED or self.close_transport:
-                    break
+            if not (self.reading_blocked or self.state == CLOSED or self.close_transport):
+                self._process_frames()
         except AMQPError as err:
             # a refused login and errors naming their own method carry their own ids
             own_ids = err.class_id or self.state == START_OK
@@ -116,6 +125,20 @@ class ServerConnection:
             self.hard_error(AMQPError(541, f"INTERNAL_ERROR - {type(exc).__name__}: {exc}"))
         if self.confirm_channels:
             self._flush_confirms()
+
+    def _process_frames(self) -> None:
+        for frame in self.reader.frames():
+            if frame.channel and self.state == OPEN and frame.kind != FRAME_HEARTBEAT:
+                # the hot path (every publish, body and ack): _frame's last branch
+                if self.cluster.alarm_count and self._held_by_alarm(frame):
+                    break
+                self.current_method = frame.method if frame.kind == FRAME_METHOD else None
+                self._channel_frame(frame)
+            else:
+                self._frame(frame)
+            self.current_method = None
+            if self.reading_blocked or self.state == CLOSED or self.close_transport:
+                break
 
     def send_raw(self, data: bytes) -> None:
         self.out.append(data)
@@ -319,17 +342,23 @@ class ServerConnection:
                 ch.flush_confirms()
             self.confirm_channels.clear()
 
-    def on_publish(self) -> None:
-        """A publish completed: under a resource alarm the connection is blocked — reading
-        stops and, the first time, connection.blocked goes out (rabbit_reader: a connection
-        in the ``blocking`` state becomes ``blocked`` when it publishes)."""
-        if self.node.cluster.alarm_active:
-            self.reading_blocked = True
-            self.node._send_blocked(self)
+    def _held_by_alarm(self, frame: InFrame) -> bool:
+        """Under a resource alarm a publish blocks its connection before it is processed
+        (rabbit_reader: a ``blocking`` connection becomes ``blocked`` when it publishes);
+        connection.blocked goes out once, to clients that asked for it."""
+        if frame.kind != FRAME_METHOD or type(frame.method) not in PUBLISH_METHODS:
+            return False
+        self.reading_blocked = True
+        self.held_frame = frame
+        self.node.log_event("connection-blocked", conn=self.id, reason="low on memory")
+        self.node._send_blocked(self)
+        return True
 
     def unblock(self) -> None:
+        """The alarm cleared: process the held publish and what was buffered behind it."""
         if self.reading_blocked:
             self.reading_blocked = False
+            self.node.log_event("connection-unblocked", conn=self.id)
             self.process()
 
     # -- timers ---------------------------------------------------------------------------

@@ -9,7 +9,8 @@ What the sockets do for each node state: ``stopped``/``minority`` close the list
 (connection refused) — a crash resets every client socket (RST, via SO_LINGER 0), a
 graceful stop sends connection.close 320 first; ``paused`` keeps the listener and the
 sockets open but stops reading them, so clients see silence; ``running`` reopens the
-listener on the same port.
+listener on the same port. A connection that a resource alarm blocks stops being read
+too, until the alarm clears (TCP back-pressure, as rabbit_reader stops reading).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class ClientLink:
 
     def _to_node(self, data: bytes) -> None:
         self.live.node.receive(self.conn, data)
+        if self.conn.reading_blocked and self.transport.is_reading():
+            self.transport.pause_reading()  # an alarm blocks it: TCP back-pressure
         self.live.sim.after_io()
 
     def _close(self, reset: bool) -> None:
@@ -148,8 +151,9 @@ class LiveNode:
             await self.listen()
         elif not accepting:
             self.close_listener()
-        reading = self.node.state != "paused"
-        for transport in list(self.transports.values()):
+        paused = self.node.state == "paused"
+        for conn, transport in list(self.transports.items()):
+            reading = not (paused or conn.reading_blocked)  # a hung node, or an alarm
             if reading and not transport.is_reading():
                 transport.resume_reading()
             elif not reading and transport.is_reading():

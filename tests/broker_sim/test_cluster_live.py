@@ -194,3 +194,52 @@ def test_inspection(cluster):
     assert cluster.node_states() == dict.fromkeys(
         ("rabbit@node1", "rabbit@node2", "rabbit@node3"), "running"
     )
+
+
+def test_an_alarm_stops_reading_a_publisher_socket_until_it_clears(cluster):
+    """The live driver stops reading a blocked publisher's socket (TCP back-pressure, as
+    RabbitMQ does): the client's sends stall once the kernel buffers fill, the node holds
+    little, and every publish is routed, in order, once the alarm clears."""
+    from pamqp import commands as C
+    from pamqp import frame as pframe
+    from pamqp import header as pheader
+    from pamqp import body as pbody
+
+    from tests.conformance.wire import RawClient
+
+    node = cluster.nodes[0]
+    client = RawClient(node.host, node.port)
+    client.handshake()
+    client.open_channel()
+    client.send_frames(1, C.Queue.Declare(queue="bp"))
+    assert isinstance(client.next_method(), C.Queue.DeclareOk)
+    body = b"x" * 65536
+    publish = b"".join(
+        pframe.marshal(f, 1)
+        for f in (
+            C.Basic.Publish(routing_key="bp"),
+            pheader.ContentHeader(body_size=len(body)),
+            pbody.ContentBody(body),
+        )
+    )
+    node.set_memory_alarm(True)
+    client.sock.settimeout(0.5)
+    sent = 0
+    try:
+        for _ in range(1024):  # at most 64 MiB
+            client.sock.sendall(publish)
+            sent += 1
+    except TimeoutError:
+        pass
+    assert sent < 1024, "the node kept reading a blocked publisher"
+    conn = next(iter(cluster.cluster.nodes["rabbit@node1"].connections.values()))
+    held = cluster.call(lambda: len(conn.reader._buf))
+    assert held < 2 * 1024 * 1024, f"the node buffered {held} bytes of a blocked publisher"
+    assert cluster.queue_depth("bp") == 0
+    node.set_memory_alarm(False)
+    client.sock.settimeout(5)
+    deadline = time.monotonic() + 20
+    while cluster.queue_depth("bp") < sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cluster.queue_depth("bp") >= sent, "nothing published during the alarm is lost"
+    client.close()

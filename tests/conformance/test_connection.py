@@ -11,7 +11,7 @@ import pika.exceptions
 import pytest
 from pamqp import commands as C
 
-from tests.conformance.helpers import connect
+from tests.conformance.helpers import connect, wait_until
 from tests.conformance.wire import PROTOCOL_HEADER, RawClient
 
 CAPABILITIES = (
@@ -166,3 +166,39 @@ def test_memory_alarm_blocks_publishers(broker, uid):
     assert ch.basic_get(q, auto_ack=True)[2] == b"held"
     ch.queue_delete(q)
     conn.close()
+
+
+def test_publishes_made_during_an_alarm_wait_until_it_clears(broker, uid):
+    """RabbitMQ stops reading a publishing connection while an alarm is on (rabbit_reader's
+    ``blocked`` state): not even the publish that triggered connection.blocked is routed
+    until the alarm clears; a connection that only consumes keeps working."""
+    q = f"held-{uid}"
+    pub, ch = connect(broker)
+    watcher, wch = connect(broker)
+    ch.queue_declare(q)
+    ch.basic_publish("", q, b"before")
+    try:
+        broker.set_memory_alarm(True)
+        for i in range(3):
+            ch.basic_publish("", q, b"during-%d" % i)
+        pub.process_data_events(time_limit=1.0)
+        assert wch.queue_declare(q, passive=True).method.message_count == 1
+        assert wch.basic_get(q, auto_ack=True)[2] == b"before", "consumers are not blocked"
+        pub.process_data_events(time_limit=0.5)
+        assert wch.queue_declare(q, passive=True).method.message_count == 0
+    finally:
+        broker.set_memory_alarm(False)
+
+    def depth() -> int:
+        pub.process_data_events(time_limit=0.05)
+        return wch.queue_declare(q, passive=True).method.message_count
+
+    assert wait_until(lambda: depth() == 3, timeout=10)
+    assert [wch.basic_get(q, auto_ack=True)[2] for _ in range(3)] == [
+        b"during-0",
+        b"during-1",
+        b"during-2",
+    ]
+    wch.queue_delete(q)
+    pub.close()
+    watcher.close()
