@@ -70,6 +70,7 @@ class AMQPConnection:
         self._next_channel = 1
         self.error: AMQPError | OSError | None = None
         self._send_lock = threading.Lock()
+        self._read_done = clock()  # when the socket was last found empty (see _read)
         self._heartbeat_thread: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -171,14 +172,16 @@ class AMQPConnection:
     def _read(self, timeout: float) -> None:
         if self.transport is None:
             raise self.error or RecoverableConnectionError("connection is closed")
+        empty_since = self._read_done
         try:
             data = self.transport.recv(timeout)
         except OSError as exc:
             self._fail(exc)
         if data == b"":
             self._fail(ConnectionResetError(f"{self.host}:{self.port} closed the connection"))
+        self._read_done = self.clock()
         if data:
-            for event in self.proto.receive(data):
+            for event in self.proto.receive(data, empty_since):
                 self._dispatch(event)
             self._flush()
 
@@ -209,6 +212,12 @@ class AMQPConnection:
             self.blocked = None
             if self.on_unblocked:
                 self.on_unblocked()
+
+    def poll(self) -> None:
+        """Take in what the broker has sent, without waiting (events are queued on their
+        channels, callbacks are not run)."""
+        if self.transport is not None and self.error is None:
+            self._read(0.0)
 
     def _tick_heartbeats(self) -> None:
         if self.proto.dead():
@@ -322,11 +331,17 @@ class Channel:
         routing_key: str = "",
         properties: C.Basic.Properties | None = None,
         mandatory: bool = False,
+        immediate: bool = False,
     ) -> int | None:
         self._check()
-        self.connection.proto.send_publish(
-            self.number, exchange, routing_key, mandatory, properties or C.Basic.Properties(), body
-        )
+        properties = properties or C.Basic.Properties()
+        if immediate:  # RabbitMQ refuses it (540): sent as asked, the broker answers
+            method = C.Basic.Publish(0, exchange, routing_key, mandatory, immediate)
+            self.connection.proto.send_content(self.number, method, properties, body)
+        else:
+            self.connection.proto.send_publish(
+                self.number, exchange, routing_key, mandatory, properties, body
+            )
         self.connection._flush()
         if not self.confirm_mode:
             return None

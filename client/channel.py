@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from pamqp import commands as C
 
-from client.errors import AMQPError
+from client.errors import AMQPError, PublishTimeout
 from client.message import Message, accept_content_types
 
 
@@ -61,21 +61,33 @@ class RecoverableChannel:
         record = self.consumers.pop(tag, None)
         if record is not None:
             self.cancelled[tag] = record
+            self.connection.cancel_noticed()
             self.connection.notify("consumer_cancelled", tag, record.queue)
 
     def retry_cancelled(self) -> None:
-        """Re-register consumers the broker cancelled, once their queue is back. A passive
-        declare on a throwaway channel checks first, so a missing queue (404) never closes
-        this channel."""
+        """Re-register consumers the broker cancelled (their queue was deleted).
+
+        The rule (kombu's and aio-pika's robust consumers): a queue this connection
+        declared itself (it is in the recorded topology) is declared again, with its
+        arguments and bindings, and consumed from at once; a queue it did not declare is
+        someone else's to bring back, so a passive declare checks for it and the consumer
+        comes back when it is there. Both run on a throwaway channel, so a failure (404,
+        406) never closes this one."""
         if not self.cancelled or self.low is None or self.low.error is not None:
             return
         amqp = self.low.connection
+        topology = self.connection.topology
         for tag, record in list(self.cancelled.items()):
             probe = amqp.channel()
             try:
-                probe.rpc(
-                    C.Queue.Declare(queue=record.queue, passive=True), C.Queue.DeclareOk, timeout=5
-                )
+                if topology.declared(record.queue):
+                    record.queue = topology.redeclare_queue(probe, record.queue)
+                else:
+                    probe.rpc(
+                        C.Queue.Declare(queue=record.queue, passive=True),
+                        C.Queue.DeclareOk,
+                        timeout=5,
+                    )
             except (AMQPError, TimeoutError):  # a 404 closes only the probe channel
                 amqp.channels.pop(probe.number, None)
                 continue
@@ -158,15 +170,32 @@ class RecoverableChannel:
         routing_key: str,
         properties,
         mandatory: bool = False,
+        immediate: bool = False,
         confirm_timeout: float | None = None,
+        deadline: float | None = None,
     ) -> None:
+        """basic.publish; with confirms, wait ``confirm_timeout`` for the broker's ack. By
+        ``deadline`` (the publish's own timeout), a connection that connection.blocked
+        holds has not sent it and the confirm wait has ended: PublishTimeout."""
         low = self._ready()
-        low.basic_publish(body, exchange, routing_key, properties, mandatory)
-        if (
-            self.confirm
-            and confirm_timeout is not None
-            and not low.wait_for_confirms(confirm_timeout)
-        ):
+        clock = self.connection.runtime.monotonic
+        if low.connection.blocked is not None and deadline is not None:
+            unblocked = low.connection.wait_until(
+                lambda: low.connection.blocked is None, max(0.0, deadline - clock())
+            )
+            if not unblocked:
+                raise PublishTimeout(
+                    f"publish not sent: the connection is blocked by the broker "
+                    f"({low.connection.blocked})",
+                    sent=False,
+                )
+        low.basic_publish(body, exchange, routing_key, properties, mandatory, immediate)
+        if not self.confirm or confirm_timeout is None:
+            return
+        wait = confirm_timeout if deadline is None else min(confirm_timeout, deadline - clock())
+        if not low.wait_for_confirms(max(0.0, wait)):
+            if deadline is not None and clock() >= deadline:
+                raise PublishTimeout("publish not confirmed before its timeout", sent=True)
             raise TimeoutError(f"publish not confirmed within {confirm_timeout} s")
 
     def get_message(self, queue: str, no_ack: bool, accept=None) -> Message | None:
@@ -243,6 +272,9 @@ class Topology:
         for key in [k for k in self.entries if k[0] == "binding" and k[1][0] == name]:
             del self.entries[key]
 
+    def declared(self, queue: str) -> bool:
+        return ("queue", queue) in self.entries
+
     def replay(self, low) -> dict[str, str]:
         """Re-declare everything on ``low``; returns renames of server-named queues."""
         renames: dict[str, str] = {}
@@ -250,22 +282,51 @@ class Topology:
             if kind == "exchange":
                 low.rpc(entity.method(), C.Exchange.DeclareOk)
             elif kind == "queue":
-                if getattr(entity, "server_named", False):
-                    entity.name = ""  # ask for a fresh name, as the Java client does
-                ok = low.rpc(entity.method(), C.Queue.DeclareOk)
-                if ok.queue != key:
-                    renames[key] = ok.queue
-                entity.name = ok.queue
+                self._declare_queue(low, key, entity, renames)
             else:
-                method = entity
-                method.queue = renames.get(method.queue, method.queue)
-                low.rpc(method, C.Queue.BindOk)
-        if renames:  # later replays start from the current names
+                self._bind(low, entity, renames)
+        self._rename(renames)
+        return renames
+
+    def redeclare_queue(self, low, name: str) -> str:
+        """Declare one recorded queue again, then its recorded bindings; its name now."""
+        renames: dict[str, str] = {}
+        self._declare_queue(low, name, self.entries[("queue", name)], renames)
+        for (kind, key), method in list(self.entries.items()):
+            if kind == "binding" and key[0] == name:
+                self._bind(low, method, renames)
+        self._rename(renames)
+        return renames.get(name, name)
+
+    @staticmethod
+    def _declare_queue(low, key: str, entity, renames: dict[str, str]) -> None:
+        if getattr(entity, "server_named", False):
+            entity.name = ""  # ask for a fresh name, as the Java client does
+        ok = low.rpc(entity.method(), C.Queue.DeclareOk)
+        if ok.queue != key:
+            renames[key] = ok.queue
+        entity.name = ok.queue
+
+    @staticmethod
+    def _bind(low, method, renames: dict[str, str]) -> None:
+        method.queue = renames.get(method.queue, method.queue)
+        low.rpc(method, C.Queue.BindOk)
+
+    def _rename(self, renames: dict[str, str]) -> None:
+        """Later replays start from the current names."""
+        if renames:
             self.entries = {
-                (kind, renames.get(key, key) if kind == "queue" else key): entity
+                (kind, _renamed(kind, key, renames)): entity
                 for (kind, key), entity in self.entries.items()
             }
-        return renames
+
+
+def _renamed(kind: str, key, renames: dict[str, str]):
+    if kind == "queue":
+        return renames.get(key, key)
+    if kind == "binding":
+        return (renames.get(key[0], key[0]), *key[1:])
+    return key
 
 
 def _close_quietly(channel) -> None:

@@ -25,9 +25,11 @@ from client.channel import RecoverableChannel, Topology
 from client.errors import (
     CHANNEL_ERRORS,
     CONNECTION_ERRORS,
-    AMQPChannelError,
+    IRRECOVERABLE_ERRORS,
+    RECOVERABLE_CHANNEL_ERRORS,
     ConfigurationError,
     OperationalError,
+    PublishTimeout,
 )
 from client.retry import (
     FAILOVER_STRATEGIES,
@@ -69,7 +71,7 @@ class Connection:
     connection_errors = CONNECTION_ERRORS
     recoverable_connection_errors = CONNECTION_ERRORS
     channel_errors = CHANNEL_ERRORS
-    recoverable_channel_errors = (AMQPChannelError,)
+    recoverable_channel_errors = RECOVERABLE_CHANNEL_ERRORS
 
     def __init__(
         self,
@@ -96,8 +98,9 @@ class Connection:
             )
         if connect_timeout is not None and connect_timeout <= 0:
             raise ConfigurationError(f"connect_timeout must be > 0, got {connect_timeout}")
-        if heartbeat is None or heartbeat < 0:
+        if heartbeat is not None and heartbeat < 0:
             raise ConfigurationError(f"heartbeat must be >= 0, got {heartbeat}")
+        heartbeat = heartbeat or 0  # py-amqp: None asks for no heartbeats, as 0 does
         urls = hostname if isinstance(hostname, list) else [hostname]
         urls = [u for item in urls for u in item.split(";")] + list(alternates or [])
         defaults = {
@@ -126,11 +129,8 @@ class Connection:
         )
         self._urls = urls
         self.runtime = runtime or REAL  # the virtual-time driver passes its own
-        strategy = strategy_for(failover_strategy)
-        if strategy is shuffle:  # its draws come from the runtime (the world's seed)
-            self._hosts_iter = shuffle(self.hosts, self.runtime.random())
-        else:
-            self._hosts_iter = strategy(self.hosts)
+        self._strategy = strategy_for(failover_strategy)
+        self._hosts_iter = self._new_host_cycle()
         self.ssl, self.login_method = ssl, login_method
         self.connect_timeout, self.heartbeat = connect_timeout, heartbeat
         self.transport_options = dict(transport_options or {})
@@ -143,7 +143,8 @@ class Connection:
         self._default: RecoverableChannel | None = None
         self.errors: list[str] = []
         self.listeners: dict[str, list[Callable]] = {event: [] for event in EVENTS}
-        self._last_cancel_retry = 0.0
+        self._last_cancel_retry = float("-inf")
+        self._ensuring = 0  # > 0 while ensure() runs its function: it owns the retrying
 
     # -- recovery listeners (RabbitMQ Java client's RecoveryListener, aio-pika callbacks) --
 
@@ -169,10 +170,30 @@ class Connection:
         self._attempt()
         return self
 
+    def _new_host_cycle(self):
+        if self._strategy is shuffle:  # its draws come from the runtime (the world's seed)
+            return shuffle(self.hosts, self.runtime.random())
+        return iter(self._strategy(self.hosts))
+
+    def _next_host(self) -> HostSpec | None:
+        """The strategy's next host; None when a finite strategy has run out (the next
+        attempt starts it over). A strategy may yield URLs as kombu's alternates are."""
+        try:
+            host = next(self._hosts_iter)
+        except StopIteration:
+            self._hosts_iter = self._new_host_cycle()
+            return None
+        return parse_hosts([host])[0] if isinstance(host, str) else host
+
     def _attempt(self) -> None:
+        """Try the strategy's next hosts, each once, until one answers."""
         failures = []
         for _ in range(len(self.hosts)):
-            host = next(self._hosts_iter)
+            host = self._next_host()
+            if host is None:
+                name = getattr(self._strategy, "__name__", repr(self._strategy))
+                failures.append(f"the failover strategy {name} has no host left")
+                break
             try:
                 amqp = AMQPConnection(
                     host.hostname,
@@ -222,42 +243,87 @@ class Connection:
         interval_step: float = 2,
         interval_max: float = 30,
         callback: Callable | None = None,
+        reraise_as_library_errors: bool = True,
         timeout: float | None = None,
         backoff=None,
     ) -> Connection:
         """Connect, retrying on the kombu schedule (or ``backoff``, e.g. ExponentialBackoff)
-        within ``max_retries`` and ``timeout``."""
+        within ``max_retries`` and ``timeout`` (None and None: until it connects or
+        ``stop`` is set). ``errback(exc, interval)`` runs before each sleep, ``callback()``
+        before each attempt and at least every half second while sleeping (kombu calls it
+        every second); an exception it raises ends the retrying."""
         if self.connected:
             return self
         backoff = backoff or LinearBackoff(interval_start, interval_step, interval_max)
         budget = RetryBudget(max_retries, timeout, clock=self.runtime.monotonic)
         check_not_busy(backoff, budget)
-        budget.start()
-        for delay in backoff.delays():
+        try:
+            self._connect_loop(budget.start(), backoff.delays(), errback, callback)
+        except OperationalError as exc:
+            if reraise_as_library_errors or exc.__cause__ is None:
+                raise
+            raise exc.__cause__ from None
+        return self
+
+    def _connect_loop(self, budget: RetryBudget, delays, errback=None, callback=None) -> None:
+        """Attempts (each tries every host) until one connects; every failed attempt spends
+        one retry of ``budget`` and sleeps the schedule's next delay."""
+        while True:
+            if callback is not None:
+                callback()
             try:
                 self._attempt()
-                return self
-            except (*CONNECTION_ERRORS,) as exc:
+                return
+            except CONNECTION_ERRORS as exc:
+                delay = next(delays)
                 if not budget.allows(delay) or self.stop.is_set():
                     self.notify("recovery_failed", repr(exc))
                     raise OperationalError(
                         f"could not connect after {budget.used + 1} attempt(s): {exc}"
                     ) from exc
+                budget.spend()
                 if errback is not None:
                     errback(exc, delay)
-                if callback is not None:
-                    callback()
-                budget.spend()
-                if not self.runtime.sleep(delay, self.stop):
+                if not self._sleep(delay, callback):
                     raise OperationalError("stopped while reconnecting") from exc
-        raise AssertionError("unreachable: the backoff schedule is infinite")
+
+    def _sleep(self, delay: float, callback: Callable | None = None) -> bool:
+        """Sleep ``delay`` (False if ``stop`` was set), calling ``callback`` every 0.5 s."""
+        if callback is None:
+            return self.runtime.sleep(delay, self.stop)
+        end = self.runtime.monotonic() + delay
+        while (left := end - self.runtime.monotonic()) > 0:
+            if not self.runtime.sleep(min(left, 0.5), self.stop):
+                return False
+            callback()
+        return True
+
+    def _failover_options(self) -> dict:
+        """kombu's ``_extract_failover_opts``: the retry policy of implicit (re)connects
+        (``default_channel``, a channel used after its connection died), from
+        ``transport_options``; bounded by ``connect_retries_timeout`` (default: the
+        ``connect_timeout``), as kombu."""
+        options = self.transport_options
+        return {
+            "max_retries": options.get("max_retries"),
+            "interval_start": options.get("interval_start", 0.2),
+            "interval_step": options.get("interval_step", 0.5),
+            "interval_max": options.get("interval_max", 2),
+            "timeout": options.get("connect_retries_timeout", self.connect_timeout),
+        }
+
+    def _reconnect_implicitly(self) -> None:
+        """Inside ``ensure`` one attempt (its failure goes back to ensure's own policy);
+        elsewhere the connection's failover options."""
+        if self._ensuring:
+            self._attempt()
+        else:
+            self.ensure_connection(**self._failover_options())
 
     def revive_channel(self, channel: RecoverableChannel) -> None:
         """A channel found its connection gone (or its channel closed): get it back."""
         if not self.connected:
-            self.ensure_connection(
-                max_retries=3, interval_start=0.1, interval_step=0.5, interval_max=2
-            )
+            self._reconnect_implicitly()
         elif channel.low is None or channel.low.error is not None:
             channel.rebind(self._amqp)
 
@@ -278,18 +344,17 @@ class Connection:
 
     @property
     def default_channel(self) -> RecoverableChannel:
-        self.ensure_connection(
-            max_retries=self.transport_options.get("max_retries", 3),
-            interval_start=0.2,
-            interval_step=0.5,
-            interval_max=2,
-            timeout=self.transport_options.get("timeout"),
-        )
+        if not self.connected:
+            self._reconnect_implicitly()
         if self._default is None:
             self._default = self.channel()
         return self._default
 
     # -- events ---------------------------------------------------------------------------------
+
+    def cancel_noticed(self) -> None:
+        """The broker cancelled a consumer: the next drain tries to bring it back."""
+        self._last_cancel_retry = float("-inf")
 
     def drain_events(self, timeout: float | None = None) -> None:
         """Deliver messages to consumers; raise socket.timeout if none came within timeout."""
@@ -304,7 +369,11 @@ class Connection:
             raise DrainTimeout("timed out")
 
     def heartbeat_check(self, rate: int = 2) -> None:
+        """kombu's heartbeat_check: read what has arrived (without blocking, so a server's
+        heartbeats count even if the application never drains), then send a heartbeat if
+        one is due and fail if the broker has been silent for two intervals."""
         if self._amqp is not None:
+            self._amqp.poll()
             self._amqp._tick_heartbeats()
 
     # -- ensure ---------------------------------------------------------------------------------
@@ -323,51 +392,67 @@ class Connection:
         timeout: float | None = None,
         backoff=None,
     ) -> Callable:
-        """Wrap ``fun`` so connection failures reconnect (with recovery) and retry."""
+        """Wrap ``fun`` so that failures are retried as kombu's ``ensure`` classifies them
+        (kombu/connection.py): recoverable connection errors reconnect (every host, with
+        recovery) and call ``fun`` again; recoverable channel errors (311, 313, 405) and
+        ``retry_errors`` call it again on the same connection (its channel reopens);
+        irrecoverable errors (403, 404, 406, hard 5xx) are raised at once, unchanged.
+
+        One budget covers it all: every retry of ``fun`` and every failed reconnect
+        attempt spends one of ``max_retries`` and sleeps the schedule's next delay, within
+        ``timeout`` seconds; ``None`` and ``None`` retry until it works or ``stop`` is set.
+        Giving up raises OperationalError from the last failure."""
         backoff = backoff or LinearBackoff(interval_start, interval_step, interval_max)
         check_not_busy(backoff, RetryBudget(max_retries, timeout))
-        retry_on = tuple(retry_errors or ()) + CONNECTION_ERRORS
+        retry_errors = tuple(retry_errors or ())
 
         def ensured(*args, **kwargs):
             started = self.runtime.monotonic()
             budget = None  # set up at the first failure: the common call never needs it
             while True:
+                self._ensuring += 1
                 try:
                     return fun(*args, **kwargs)
-                except DrainTimeout:
+                except (DrainTimeout, PublishTimeout):
+                    raise  # the caller's own deadline: not a failure to retry
+                except retry_errors as exc:
+                    failure, reconnect = exc, False
+                except IRRECOVERABLE_ERRORS:
                     raise
-                except retry_on as exc:
-                    failure = exc
+                except self.recoverable_connection_errors as exc:
+                    failure, reconnect = exc, True
+                except self.recoverable_channel_errors as exc:
+                    failure, reconnect = exc, False
+                finally:
+                    self._ensuring -= 1
                 if budget is None:
                     budget = RetryBudget(max_retries, timeout, clock=self.runtime.monotonic)
                     budget.started, delays = started, backoff.delays()
-                delay = next(delays)
-                self.runtime.record("error", error=type(failure).__name__, retry=budget.used + 1)
-                if not budget.allows(delay) or self.stop.is_set():
-                    raise OperationalError(
-                        f"{failure!r} (gave up after {budget.used} retries)"
-                    ) from failure
-                budget.spend()
-                if errback is not None:
-                    errback(failure, delay)
-                if not self.runtime.sleep(delay, self.stop):
-                    raise OperationalError("stopped while retrying") from failure
-                self._reconnect(budget)  # its own failure ends the retries
-                channel = self.default_channel
-                if on_revive is not None:
-                    on_revive(channel)
-                if obj is not self and hasattr(obj, "revive"):
-                    obj.revive(channel)
+                self._before_retry(failure, budget, next(delays), errback)
+                if reconnect or not self.connected:
+                    self.collect()
+                    self._connect_loop(budget, delays, errback)
+                    channel = self.default_channel
+                    if obj is not self and hasattr(obj, "revive"):
+                        obj.revive(channel)
+                    if on_revive is not None:
+                        on_revive(channel)
 
         ensured.__name__ = getattr(fun, "__name__", "ensured")
         return ensured
 
-    def _reconnect(self, budget: RetryBudget) -> None:
-        self.collect()
-        remaining = budget.remaining_time()
-        self.ensure_connection(
-            max_retries=3, interval_start=0.05, interval_step=0.2, interval_max=1, timeout=remaining
-        )
+    def _before_retry(self, failure, budget: RetryBudget, delay: float, errback) -> None:
+        """Record the failure, give up if the budget is spent, else errback and sleep."""
+        self.runtime.record("error", error=type(failure).__name__, retry=budget.used + 1)
+        if not budget.allows(delay) or self.stop.is_set():
+            raise OperationalError(
+                f"{failure!r} (gave up after {budget.used} retries)"
+            ) from failure
+        budget.spend()
+        if errback is not None:
+            errback(failure, delay)
+        if not self.runtime.sleep(delay, self.stop):
+            raise OperationalError("stopped while retrying") from failure
 
     def autoretry(self, fun: Callable, channel=None, **ensure_options) -> Callable:
         def with_channel(*args, **kwargs):

@@ -18,6 +18,17 @@ class OperationalError(KombuError):
     """Recoverable failure of an operation (kombu raises it when ``ensure`` gives up)."""
 
 
+class PublishTimeout(OperationalError, TimeoutError):
+    """``Producer.publish(timeout=...)`` ran out: a ``socket.timeout`` (TimeoutError) as
+    kombu's, and an OperationalError. ``ensure`` does not retry it: it is the caller's
+    own deadline, not a failure. ``sent`` tells whether the message went out (then its
+    outcome is unknown) or was held back (a connection blocked by connection.blocked)."""
+
+    def __init__(self, text: str, sent: bool = True) -> None:
+        super().__init__(text)
+        self.sent = sent
+
+
 class SerializationError(KombuError):
     pass
 
@@ -118,6 +129,10 @@ class ResourceLocked(RecoverableChannelError):
     code = Code.RESOURCE_LOCKED
 
 
+class NoConsumers(RecoverableChannelError):
+    code = Code.NO_CONSUMERS
+
+
 class PreconditionFailed(IrrecoverableChannelError):
     code = Code.PRECONDITION_FAILED
 
@@ -162,7 +177,9 @@ class NotImplementedAMQP(IrrecoverableConnectionError):
     code = Code.NOT_IMPLEMENTED
 
 
-class InternalError(RecoverableConnectionError):
+class InternalError(IrrecoverableConnectionError):
+    """py-amqp files 541 with the irrecoverable errors: kombu's ensure raises it at once."""
+
     code = Code.INTERNAL_ERROR
 
 
@@ -179,6 +196,7 @@ _BY_CODE = {
         AccessRefused,
         NotFound,
         ResourceLocked,
+        NoConsumers,
         PreconditionFailed,
         ContentTooLarge,
         NoRoute,
@@ -211,3 +229,10 @@ def error_for(code: int, text: str, method_sig=None, on_connection: bool = False
 CONNECTION_ERRORS = (AMQPConnectionError, ConnectionError, OSError, TimeoutError)
 #: Channel-level errors (``Connection.channel_errors``).
 CHANNEL_ERRORS = (AMQPChannelError,)
+#: What kombu's ``ensure`` retries without a reconnect (py-amqp's RecoverableChannelError:
+#: 311 CONTENT_TOO_LARGE, 313 NO_CONSUMERS, 405 RESOURCE_LOCKED).
+RECOVERABLE_CHANNEL_ERRORS = (RecoverableChannelError,)
+#: What ``ensure`` raises at once, unchanged (403, 404, 406; hard errors 5xx but 506).
+#: Listed apart because AMQPConnectionError is an OSError: ``except OSError`` alone would
+#: retry them.
+IRRECOVERABLE_ERRORS = (IrrecoverableChannelError, IrrecoverableConnectionError)

@@ -9,13 +9,46 @@ PRECONDITION_FAILED "unknown delivery tag").
 
 from __future__ import annotations
 
+import bz2
 import json
+import lzma
+import zlib
 from typing import Any
 
 from broker_sim.properties import as_dict as properties_dict
 from client.errors import ContentDisallowed, DecodeError, EncodeError
 
 CONTENT_TYPES = {"json": "application/json", "text": "text/plain", "raw": "application/data"}
+
+#: kombu.compression's names -> (the ``compression`` header, compress, decompress)
+COMPRESSIONS = {
+    "zlib": ("application/x-gzip", zlib.compress, zlib.decompress),
+    "bzip2": ("application/x-bz2", bz2.compress, bz2.decompress),
+    "lzma": ("application/x-lzma", lzma.compress, lzma.decompress),
+}
+COMPRESSIONS["gzip"] = COMPRESSIONS["zlib"]  # kombu's aliases
+COMPRESSIONS["xz"] = COMPRESSIONS["lzma"]
+_DECOMPRESS = {header: undo for header, _, undo in COMPRESSIONS.values()}
+
+
+def compress(payload: bytes, method: str) -> tuple[bytes, str]:
+    """``(compressed payload, compression header)`` as kombu.compression.compress."""
+    try:
+        header, fn, _ = COMPRESSIONS[method]
+    except KeyError:
+        raise EncodeError(
+            f"unknown compression {method!r} ({', '.join(sorted(COMPRESSIONS))})"
+        ) from None
+    return fn(payload), header
+
+
+def decompress(payload: bytes, header: str) -> bytes:
+    try:
+        return _DECOMPRESS[header](payload)
+    except KeyError:
+        raise DecodeError(f"unknown compression {header!r}") from None
+    except (OSError, ValueError, EOFError, zlib.error) as exc:
+        raise DecodeError(f"cannot decompress a {header} body: {exc}") from exc
 
 
 def dumps(body: Any, serializer: str | None) -> tuple[bytes, str, str]:
@@ -82,7 +115,10 @@ class Message:
     @property
     def payload(self) -> Any:
         if self._decoded is None:
-            self._decoded = loads(self.body, self.content_type, self.accept)
+            body = self.body
+            if "compression" in self.headers:
+                body = decompress(body, self.headers["compression"])
+            self._decoded = loads(body, self.content_type, self.accept)
         return self._decoded
 
     def decode(self) -> Any:

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from broker_sim.properties import build as build_properties
 from client.entity import Exchange, Queue
-from client.errors import CONNECTION_ERRORS
-from client.message import dumps
+from client.errors import CONNECTION_ERRORS, PublishTimeout
+from client.message import compress, dumps
 
 
 def _channel_of(channel_or_connection):
@@ -26,28 +26,51 @@ def _channel_of(channel_or_connection):
 
 
 class Producer:
+    """kombu's Producer. Given a Connection, the channel is taken lazily at first use (kombu's
+    ChannelPromise), so a producer built during an outage, or handed a connection by a
+    pool, connects inside ``publish`` under its retry policy."""
+
     def __init__(
         self,
         channel,
         exchange: Exchange | str | None = None,
-        routing_key: str = "",
+        routing_key: str | None = None,
         serializer: str | None = None,
-        auto_declare: bool = True,
+        auto_declare: bool | None = None,
+        compression: str | None = None,
         on_return: Callable | None = None,
     ) -> None:
-        self.channel = _channel_of(channel)
-        self.connection = self.channel.connection
+        self.connection = self._channel = None
+        self._ensured_by_policy: dict[tuple, Callable] = {}
+        self.revive(channel)
         self.exchange = (
             Exchange(exchange) if isinstance(exchange, str) else exchange or Exchange("")
         )
-        self.routing_key, self.serializer = routing_key, serializer
+        self.routing_key, self.serializer = routing_key or "", serializer
+        self.compression = compression
         self.on_return = on_return
-        self._ensured_by_policy: dict[tuple, Callable] = {}
-        if auto_declare and self.exchange.name:
+        if auto_declare is not False and self.exchange.name:
             self.exchange.declare(self.channel)
 
+    @property
+    def channel(self):
+        if self._channel is None:
+            self._channel = self.connection.default_channel
+        return self._channel
+
+    @channel.setter
+    def channel(self, channel) -> None:
+        self._channel = channel
+
     def revive(self, channel) -> None:
-        self.channel = _channel_of(channel)
+        """Use ``channel`` (or a Connection's default channel, when first needed)."""
+        from client.connection import Connection
+
+        connection = channel if isinstance(channel, Connection) else channel.connection
+        if connection is not self.connection:  # wrappers built for another connection
+            self._ensured_by_policy = {}
+        self.connection = connection
+        self._channel = None if isinstance(channel, Connection) else channel
 
     def publish(
         self,
@@ -55,22 +78,33 @@ class Producer:
         routing_key: str | None = None,
         delivery_mode: int | None = None,
         mandatory: bool = False,
+        immediate: bool = False,
         priority: int = 0,
         content_type: str | None = None,
         content_encoding: str | None = None,
         serializer: str | None = None,
         headers: dict | None = None,
+        compression: str | None = None,
         exchange: Exchange | str | None = None,
         retry: bool = False,
         retry_policy: dict | None = None,
         declare: list | None = None,
         expiration: float | None = None,
+        timeout: float | None = None,
+        confirm_timeout: float | None = None,
         **properties,
     ) -> None:
+        """kombu's publish, keyword for keyword. ``timeout`` bounds the whole call (a
+        connection blocked by a resource alarm, the confirm, the retries): past it,
+        :class:`~client.errors.PublishTimeout` (a ``socket.timeout``). ``confirm_timeout``
+        bounds the confirm wait (default: transport option ``confirm_timeout``, 30 s)."""
         if content_type is None:
             payload, content_type, content_encoding = dumps(body, serializer or self.serializer)
         else:
             payload = body if isinstance(body, bytes) else str(body).encode()
+        compression = compression or self.compression
+        if compression:
+            payload, headers = self._compressed(payload, compression, headers)
         exchange = exchange if exchange is not None else self.exchange
         exchange_name = exchange.name if isinstance(exchange, Exchange) else exchange
         if retry and not properties.get("message_id"):  # the same id on every retry
@@ -85,12 +119,14 @@ class Producer:
             **properties,
         )
         key = self.routing_key if routing_key is None else routing_key
-        args = (declare, payload, exchange_name, key, props, mandatory)
+        deadline = None if timeout is None else self.connection.runtime.monotonic() + timeout
+        waits = (deadline, confirm_timeout)
+        args = (declare, payload, exchange_name, key, props, (mandatory, immediate), waits)
         record = self.connection.runtime.record
         record("publish_invoke", id=props.message_id, routing_key=key)
         try:
             if retry:
-                self._ensured(retry_policy)(*args)
+                self._ensured(_within(retry_policy, timeout))(*args)
             else:
                 self._publish_once(*args)
         except Exception as exc:
@@ -98,6 +134,11 @@ class Producer:
             raise
         confirmed = bool(self.connection.transport_options.get("confirm_publish"))
         record("publish_ok", id=props.message_id, confirmed=confirmed)
+
+    @staticmethod
+    def _compressed(payload: bytes, method: str, headers: dict | None):
+        payload, header = compress(payload, method)
+        return payload, {**(headers or {}), "compression": header}
 
     def _ensured(self, policy: dict | None):
         """``connection.ensure(self, _publish_once, **policy)``, built once per policy."""
@@ -113,27 +154,35 @@ class Producer:
         self._ensured_by_policy[key] = wrapped
         return wrapped
 
-    def _publish_once(self, declare, payload, exchange, key, props, mandatory) -> None:
+    def _publish_once(self, declare, payload, exchange, key, props, flags, waits) -> None:
         for entity in declare or ():
             entity.declare(self.channel)
-        self._send(payload, exchange, key, props, mandatory)
+        self._send(payload, exchange, key, props, flags, waits)
 
-    def _send(self, payload: bytes, exchange: str, key: str, props, mandatory: bool) -> None:
+    def _send(self, payload: bytes, exchange: str, key: str, props, flags, waits) -> None:
         options = self.connection.transport_options
         confirm = options.get("confirm_publish")
+        deadline, confirm_timeout = waits
         if confirm and not self.channel.confirm:
             self.channel.confirm_select()
+        if confirm and confirm_timeout is None:
+            confirm_timeout = options.get("confirm_timeout", 30.0)
         try:
             self.channel.publish(
                 payload,
                 exchange,
                 key,
                 props,
-                mandatory,
-                confirm_timeout=options.get("confirm_timeout", 30.0) if confirm else None,
+                *flags,
+                confirm_timeout=confirm_timeout if confirm else None,
+                deadline=deadline,
             )
+        except PublishTimeout as exc:
+            if confirm and exc.sent:  # it went out; whether the broker has it is unknown
+                self.connection.notify("publish_unknown", props.message_id)
+            raise
         except CONNECTION_ERRORS:
-            if confirm:  # it went out, but whether the broker has it is unknown
+            if confirm:
                 self.connection.notify("publish_unknown", props.message_id)
             raise
 
@@ -142,6 +191,16 @@ class Producer:
 
     def __exit__(self, *exc) -> None:
         pass
+
+
+def _within(policy: dict | None, timeout: float | None) -> dict | None:
+    """The retry policy, its deadline no later than the publish's own ``timeout``."""
+    if timeout is None:
+        return policy
+    policy = dict(policy or {})
+    own = policy.get("timeout")
+    policy["timeout"] = timeout if own is None else min(own, timeout)
+    return policy
 
 
 class Consumer:

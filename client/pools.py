@@ -1,13 +1,20 @@
-"""Connection, channel and producer pools (kombu.pools, kombu.connection.ConnectionPool).
+"""Connection, channel and producer pools (kombu.pools, kombu.connection.ConnectionPool,
+kombu.resource.Resource), with kombu's semantics:
 
-Limits are enforced: acquiring from an exhausted pool raises ``ConnectionLimitExceeded`` /
-``ChannelLimitExceeded`` after ``timeout`` (kombu blocks forever when ``block=True`` and no
-timeout is given; here the wait is always bounded).
+- ``acquire(block=False)`` raises ``ConnectionLimitExceeded`` / ``ChannelLimitExceeded`` at
+  once when the pool is exhausted; ``acquire(block=True, timeout=None)`` waits until an
+  item is released, ``timeout=T`` at most T seconds, then raises the same;
+- items are created lazily, outside the pool's lock (creating one may connect);
+- a producer from a :class:`ProducerPool` holds one connection of its connection pool
+  while it is acquired and gives it back when released (kombu: ``release`` releases the
+  producer's ``__connection__``), so nothing leaks however its publishes ended;
+- ``used`` counts the items acquired and not released (kombu's "dirty" set).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from client.errors import ChannelLimitExceeded, ConfigurationError, ConnectionLimitExceeded
@@ -42,27 +49,43 @@ class Resource:
         self.used = 0
         self.cond = threading.Condition()
 
-    def acquire(self, block: bool = True, timeout: float | None = 5.0):
+    def acquire(self, block: bool = False, timeout: float | None = None):
+        """An item (a lease: use it as a context manager, or call ``release()``)."""
         with self.cond:
-            if not self.free and self.used >= self.limit and block:
-                self.cond.wait_for(
-                    lambda: self.free or self.used < self.limit,
-                    timeout=timeout if timeout is not None else 30.0,
-                )
-            if self.free:
-                item = self.free.pop()
-            elif self.used < self.limit:
-                item = self.create()
-            else:
-                raise self.LimitExceeded(f"pool limit of {self.limit} reached")
+            self._wait_for_room(block, timeout)
+            item = self.free.pop() if self.free else None
             self.used += 1
+        try:
+            item = self.prepare(self.create() if item is None else item)
+        except BaseException:
+            with self.cond:  # the slot goes back; a half-made item is not kept
+                self.used -= 1
+                self.cond.notify()
+            raise
         return _Lease(self, item)
 
+    def _wait_for_room(self, block: bool, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.free and self.used >= self.limit:
+            left = None if deadline is None else deadline - time.monotonic()
+            if not block or (left is not None and left <= 0):
+                waited = f" after waiting {timeout} s" if block else ""
+                raise self.LimitExceeded(f"pool limit of {self.limit} reached{waited}")
+            self.cond.wait(left)
+
+    def prepare(self, item):
+        """Make a free item ready for a new user (kombu's ``Resource.prepare``)."""
+        return item
+
     def release(self, item) -> None:
+        self.release_resource(item)
         with self.cond:
             self.used -= 1
             self.free.append(item)
             self.cond.notify()
+
+    def release_resource(self, item) -> None:
+        """What an item gives back when released (a producer: its connection)."""
 
     def force_close_all(self) -> None:
         with self.cond:
@@ -75,11 +98,15 @@ class Resource:
 class _Lease:
     def __init__(self, pool: Resource, item) -> None:
         self.pool, self.item = pool, item
+        self.released = False
 
     def __getattr__(self, name):
         return getattr(self.item, name)
 
     def release(self) -> None:
+        if self.released:
+            raise RuntimeError(f"{self.item!r} was already released to its pool")
+        self.released = True
         self.pool.release(self.item)
 
     def __enter__(self):
@@ -102,14 +129,35 @@ class ChannelPool(Resource):
 
 
 class ProducerPool(Resource):
+    """Producers, each on a connection of ``connections`` while it is acquired."""
+
     def __init__(self, connections: ConnectionPool, limit: int | None = None) -> None:
+        self.connections = connections
+        super().__init__(self._new_producer, limit)
+
+    def _new_producer(self):
         from client.messaging import Producer
 
-        def create():
-            conn = connections.acquire().item
-            return Producer(conn)
+        lease = self.connections.acquire(block=True)
+        try:
+            producer = Producer(lease.item)  # lazy: it connects at its first publish
+        except BaseException:
+            lease.release()
+            raise
+        producer.pool_lease = lease
+        return producer
 
-        super().__init__(create, limit)
+    def prepare(self, producer):
+        if getattr(producer, "pool_lease", None) is None:  # back from the free list
+            lease = self.connections.acquire(block=True)
+            producer.revive(lease.item)
+            producer.pool_lease = lease
+        return producer
+
+    def release_resource(self, producer) -> None:
+        lease, producer.pool_lease = producer.pool_lease, None
+        if lease is not None:
+            lease.release()
 
 
 class _Registry(dict):

@@ -168,9 +168,19 @@ class ClientProtocol:
             + content_frames(channel, header_payload(properties, len(body)), body, self.frame_max)
         )
 
-    def receive(self, data: bytes) -> list:
-        """Feed broker bytes; return the events they complete."""
-        self.last_received = self.clock()
+    def receive(self, data: bytes, arrived_after: float | None = None) -> list:
+        """Feed broker bytes; return the events they complete.
+
+        ``arrived_after`` is when the socket was last found empty: bytes read later may have
+        waited there since, so the broker is credited with life from that moment (no more
+        than one heartbeat interval back), not from the read. An application that only
+        polls (``heartbeat_check``) still finds a dead broker within two intervals of its
+        last byte, and a healthy one is never judged dead."""
+        now = self.clock()
+        if arrived_after is None or self.heartbeat <= 0:
+            self.last_received = now
+        else:
+            self.last_received = max(self.last_received, arrived_after, now - self.heartbeat)
         if self.state == "header" and data.startswith(b"AMQP"):
             raise error_for(
                 505, f"broker refused the protocol header: {data[:8]!r}", on_connection=True
@@ -284,12 +294,21 @@ def _negotiate(ours: int, theirs: int) -> int:
     return min(ours, theirs)
 
 
+def negotiate_heartbeat(server: int, client: int | None) -> int:
+    """py-amqp's Connection._on_tune: the smaller of the two when both are non-zero, the
+    other one when either is 0 — and 0 (no heartbeats) whenever the client asked for None
+    or 0, whatever the server proposed."""
+    if not client:
+        return 0
+    server = server or 0
+    return max(server, client) if server == 0 else min(server, client)
+
+
 def _on_tune(proto: ClientProtocol, m: C.Connection.Tune) -> list:
     want = proto.want
     proto.frame_max = _negotiate(want["frame_max"], m.frame_max)
     channel_max = _negotiate(want["channel_max"], m.channel_max)
-    # py-amqp/pika: the client's heartbeat wins when it asks for one, 0 disables.
-    proto.heartbeat = want["heartbeat"] if want["heartbeat"] is not None else m.heartbeat
+    proto.heartbeat = negotiate_heartbeat(m.heartbeat, want["heartbeat"])
     proto.reader.frame_max = proto.frame_max
     proto.channel_max = channel_max
     proto.send_method(0, C.Connection.TuneOk(channel_max, proto.frame_max, proto.heartbeat))

@@ -116,6 +116,7 @@ class LiveNode:
         self.host = host
         self.port = port
         self.server: asyncio.base_events.Server | None = None
+        self._bound: socket.socket | None = None  # listening, not yet served (bind_listener)
         self.transports: dict[Any, asyncio.Transport] = {}
         self.links: dict[Any, ClientLink] = {}
         self.proxy_enabled = True  # the node's Toxiproxy proxy (disabled = down)
@@ -131,15 +132,37 @@ class LiveNode:
 
     # -- loop-thread plumbing -------------------------------------------------------------
 
+    def bind_listener(self) -> None:
+        """Listen now: the kernel queues connections at once, before :meth:`listen` runs on
+        the loop (so an API call that enables the node answers only when it accepts)."""
+        if self.server is not None or self._bound is not None:
+            return
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(128)
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        self.port = sock.getsockname()[1]
+        self._bound = sock
+
     async def listen(self) -> None:
+        self.bind_listener()
+        sock, self._bound = self._bound, None
+        if sock is None or self.server is not None:  # closed meanwhile, or serving already
+            return
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(
-            lambda: _AMQPProtocol(self), self.host, self.port, reuse_address=True
-        )
-        self.port = self.server.sockets[0].getsockname()[1]
+        self.server = await loop.create_server(lambda: _AMQPProtocol(self), sock=sock)
 
     def close_listener(self) -> None:
         """Stop accepting at once (open connections are the caller's business)."""
+        if self._bound is not None:
+            self._bound.close()
+            self._bound = None
         if self.server is not None:
             self.server.close()
             self.server = None

@@ -39,6 +39,8 @@ class SimToxiproxy(ToxiproxyServer):
         if live is None:
             return super().start(proxy)
         live.proxy_enabled = True
+        if live.node.state in ("running", "paused"):
+            live.bind_listener()  # accepting before the API answers
         asyncio.get_running_loop().create_task(live.sync_listener())
         return f"{live.host}:{live.port}"
 
