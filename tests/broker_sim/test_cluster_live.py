@@ -200,10 +200,10 @@ def test_an_alarm_stops_reading_a_publisher_socket_until_it_clears(cluster):
     """The live driver stops reading a blocked publisher's socket (TCP back-pressure, as
     RabbitMQ does): the client's sends stall once the kernel buffers fill, the node holds
     little, and every publish is routed, in order, once the alarm clears."""
+    from pamqp import body as pbody
     from pamqp import commands as C
     from pamqp import frame as pframe
     from pamqp import header as pheader
-    from pamqp import body as pbody
 
     from tests.conformance.wire import RawClient
 
