@@ -116,27 +116,32 @@ class RecoverableChannel:
         if not passive:
             self.connection.topology.record("exchange", exchange.name, exchange)
 
-    def declare_queue(self, queue, passive: bool) -> str:
+    def declare_queue(self, queue, passive: bool):
+        """queue.declare; the broker's declare-ok (name, message and consumer counts)."""
         server_named = queue.name == ""
         ok = self._ready().rpc(queue.method(passive), C.Queue.DeclareOk)
         if not passive:
             recorded = queue.bind(None)
+            recorded.name = ok.queue
             recorded.server_named = server_named
             self.connection.topology.record("queue", ok.queue, recorded)
-        return ok.queue
+        return ok
 
     def queue_declare_ok(self, queue, passive: bool):
         return self._ready().rpc(queue.method(passive), C.Queue.DeclareOk)
 
-    def bind_queue(self, queue) -> None:
+    def bind_queue(self, queue, exchange=None, routing_key=None, arguments=None) -> None:
+        """queue.bind to the queue's own exchange and key, or to those given."""
+        exchange = exchange or queue.exchange
+        routing_key = queue.routing_key if routing_key is None else routing_key
         method = C.Queue.Bind(
             queue=queue.name,
-            exchange=queue.exchange.name,
-            routing_key=queue.routing_key,
-            arguments=queue.binding_arguments,
+            exchange=exchange.name,
+            routing_key=routing_key,
+            arguments=queue.binding_arguments if arguments is None else arguments,
         )
         self._ready().rpc(method, C.Queue.BindOk)
-        key = (queue.name, queue.exchange.name, queue.routing_key)
+        key = (queue.name, exchange.name, routing_key)
         self.connection.topology.record("binding", key, method)
 
     def purge_queue(self, name: str) -> int:

@@ -357,16 +357,20 @@ class Connection:
         self._last_cancel_retry = float("-inf")
 
     def drain_events(self, timeout: float | None = None) -> None:
-        """Deliver messages to consumers; raise socket.timeout if none came within timeout."""
-        if not self.connected:
-            raise ConnectionResetError("not connected")
-        now = self.runtime.monotonic()
-        if now - self._last_cancel_retry >= 1.0:  # consumers the broker cancelled
-            self._last_cancel_retry = now
-            for channel in list(self._channels):
-                channel.retry_cancelled()
-        if not self._amqp.drain_events(timeout if timeout is not None else 3600.0):
-            raise DrainTimeout("timed out")
+        """Deliver messages to consumers; raise socket.timeout if none came within
+        ``timeout`` (None: wait until one comes, as kombu; heartbeats go on meanwhile)."""
+        while True:
+            if not self.connected:
+                raise ConnectionResetError("not connected")
+            now = self.runtime.monotonic()
+            if now - self._last_cancel_retry >= 1.0:  # consumers the broker cancelled
+                self._last_cancel_retry = now
+                for channel in list(self._channels):
+                    channel.retry_cancelled()
+            if self._amqp.drain_events(timeout if timeout is not None else 1.0):
+                return
+            if timeout is not None:
+                raise DrainTimeout("timed out")
 
     def heartbeat_check(self, rate: int = 2) -> None:
         """kombu's heartbeat_check: read what has arrived (without blocking, so a server's
@@ -470,15 +474,16 @@ class Connection:
     def connection(self) -> AMQPConnection | None:
         return self._amqp
 
-    def as_uri(self, include_password: bool = False) -> str:
+    def as_uri(self, include_password: bool = False, mask: str = "**", getfields=None) -> str:
         host = self.current or self.hosts[0]
-        return host.as_url(mask=None if include_password else "**")
+        return host.as_url(mask=None if include_password else mask)
 
     def clone(self, **kwargs) -> Connection:
         return Connection(self._urls, **{**self._init_args, **kwargs})
 
-    def collect(self) -> None:
-        """Drop the connection without a handshake (dead peers never answer)."""
+    def collect(self, socket_timeout: float | None = None) -> None:
+        """Drop the connection without a handshake (dead peers never answer), so
+        ``socket_timeout`` (kombu's bound on that goodbye) has nothing to bound."""
         if self._amqp is not None:
             self._amqp.collect()
             self._amqp = None
@@ -511,24 +516,37 @@ class Connection:
 
         return ChannelPool(self, limit)
 
-    def SimpleQueue(
+    def SimpleQueue(  # noqa: N802 (kombu's name)
         self,
         name: str,
         no_ack=None,
-        queue_opts=None,  # noqa: N802
+        queue_opts=None,
+        queue_args=None,
         exchange_opts=None,
         channel=None,
         **kwargs,
     ):
         from client.simple import SimpleQueue
 
-        return SimpleQueue(self, name, no_ack, queue_opts, exchange_opts, **kwargs)
+        return SimpleQueue(
+            channel or self, name, no_ack, queue_opts, queue_args, exchange_opts, **kwargs
+        )
 
-    def SimpleBuffer(self, name: str, **kwargs):  # noqa: N802 (kombu's name)
+    def SimpleBuffer(  # noqa: N802 (kombu's name)
+        self,
+        name: str,
+        no_ack=None,
+        queue_opts=None,
+        queue_args=None,
+        exchange_opts=None,
+        channel=None,
+        **kwargs,
+    ):
         from client.simple import SimpleBuffer
 
-        kwargs.pop("channel", None)
-        return SimpleBuffer(self, name, **kwargs)
+        return SimpleBuffer(
+            channel or self, name, no_ack, queue_opts, queue_args, exchange_opts, **kwargs
+        )
 
     def Producer(self, channel=None, *args, **kwargs):  # noqa: N802 (kombu's name)
         from client.messaging import Producer

@@ -40,7 +40,11 @@ class Exchange:
             self.passive,
         )
 
-    def declare(self, channel=None, passive: bool | None = None) -> None:
+    def declare(self, nowait: bool = False, passive: bool | None = None, channel=None) -> None:
+        """kombu's declare. ``nowait`` is accepted and ignored: every declaration waits for
+        its -ok, so an error names this declaration instead of closing the channel later."""
+        if not isinstance(nowait, bool):  # kombu <= 4 call sites pass the channel first
+            nowait, channel = False, nowait
         if self.name == "":
             return  # the default exchange always exists
         channel = channel or self.channel
@@ -60,6 +64,25 @@ class Exchange:
         return f"<Exchange {self.name or '(default)'}({self.type})>"
 
 
+class binding:  # noqa: N801 (kombu's name)
+    """One more binding of a queue (kombu.entity.binding): ``Queue(bindings=[...])``."""
+
+    def __init__(
+        self,
+        exchange: Exchange | str | None = None,
+        routing_key: str = "",
+        arguments: dict | None = None,
+        unbind_arguments: dict | None = None,
+    ) -> None:
+        self.exchange = Exchange(exchange) if isinstance(exchange, str) else exchange
+        self.routing_key = routing_key
+        self.arguments = arguments or {}
+        self.unbind_arguments = unbind_arguments or {}
+
+    def __repr__(self) -> str:
+        return f"<binding: {self.exchange!r} -> {self.routing_key}>"
+
+
 class Queue:
     def __init__(
         self,
@@ -74,6 +97,8 @@ class Queue:
         binding_arguments: dict | None = None,
         no_ack: bool | None = None,
         passive: bool = False,
+        bindings: list[binding] | None = None,
+        on_declared=None,
     ) -> None:
         self.name = name
         self.exchange = Exchange(exchange) if isinstance(exchange, str) else exchange
@@ -83,6 +108,8 @@ class Queue:
         self.binding_arguments = binding_arguments or {}
         self.no_ack = no_ack
         self.passive = passive
+        self.bindings = list(bindings or [])
+        self.on_declared = on_declared
         self.channel = channel
 
     def __call__(self, channel) -> Queue:
@@ -101,20 +128,36 @@ class Queue:
             self.binding_arguments,
             self.no_ack,
             self.passive,
+            self.bindings,
+            self.on_declared,
         )
 
-    def declare(self, channel=None) -> str:
-        """Declare the exchange, the queue and the binding (kombu's Queue.declare)."""
+    def declare(self, nowait: bool = False, channel=None) -> str:
+        """Declare the exchange, the queue and its bindings (kombu's Queue.declare);
+        ``on_declared(name, messages, consumers)`` runs after the queue's declare-ok.
+        ``nowait`` is accepted and ignored (see Exchange.declare)."""
+        if not isinstance(nowait, bool):  # declare(channel), as older kombu code calls it
+            nowait, channel = False, nowait
         channel = channel or self.channel
         if self.exchange is not None and self.exchange.name:
-            self.exchange.declare(channel)
-        self.name = channel.declare_queue(self, self.passive)
+            self.exchange.declare(channel=channel)
+        for extra in self.bindings:
+            if extra.exchange is not None and extra.exchange.name:
+                extra.exchange.declare(channel=channel)
+        ok = channel.declare_queue(self, self.passive)
+        self.name = ok.queue
+        if self.on_declared is not None:
+            self.on_declared(ok.queue, ok.message_count, ok.consumer_count)
         if self.exchange is not None and self.exchange.name:
             channel.bind_queue(self)
+        for extra in self.bindings:
+            channel.bind_queue(self, extra.exchange, extra.routing_key, extra.arguments)
         return self.name
 
-    def queue_declare(self, passive: bool = False):
-        return self.channel.queue_declare_ok(self, passive)
+    def queue_declare(self, nowait: bool = False, passive: bool = False, channel=None):
+        if isinstance(nowait, bool) is False:  # queue_declare(passive) from older code
+            nowait, passive = False, nowait
+        return (channel or self.channel).queue_declare_ok(self, passive)
 
     def method(self, passive: bool = False) -> C.Queue.Declare:
         return C.Queue.Declare(
@@ -129,10 +172,10 @@ class Queue:
     def get(self, no_ack: bool | None = None, accept=None):
         return self.channel.get_message(self.name, bool(no_ack), accept)
 
-    def purge(self) -> int:
+    def purge(self, nowait: bool = False) -> int:
         return self.channel.purge_queue(self.name)
 
-    def delete(self, if_unused: bool = False, if_empty: bool = False) -> int:
+    def delete(self, if_unused: bool = False, if_empty: bool = False, nowait: bool = False) -> int:
         return self.channel.delete_queue(self.name, if_unused, if_empty)
 
     def __repr__(self) -> str:

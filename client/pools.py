@@ -73,21 +73,21 @@ class Resource:
                 raise self.LimitExceeded(f"pool limit of {self.limit} reached{waited}")
             self.cond.wait(left)
 
-    def prepare(self, item):
+    def prepare(self, resource):
         """Make a free item ready for a new user (kombu's ``Resource.prepare``)."""
-        return item
+        return resource
 
-    def release(self, item) -> None:
-        self.release_resource(item)
+    def release(self, resource) -> None:
+        self.release_resource(resource)
         with self.cond:
             self.used -= 1
-            self.free.append(item)
+            self.free.append(resource)
             self.cond.notify()
 
-    def release_resource(self, item) -> None:
+    def release_resource(self, resource) -> None:
         """What an item gives back when released (a producer: its connection)."""
 
-    def force_close_all(self) -> None:
+    def force_close_all(self, close_pool: bool = True) -> None:
         with self.cond:
             for item in self.free:
                 if self.close_item:
@@ -147,15 +147,15 @@ class ProducerPool(Resource):
         producer.pool_lease = lease
         return producer
 
-    def prepare(self, producer):
-        if getattr(producer, "pool_lease", None) is None:  # back from the free list
+    def prepare(self, resource):
+        if getattr(resource, "pool_lease", None) is None:  # back from the free list
             lease = self.connections.acquire(block=True)
-            producer.revive(lease.item)
-            producer.pool_lease = lease
-        return producer
+            resource.revive(lease.item)
+            resource.pool_lease = lease
+        return resource
 
-    def release_resource(self, producer) -> None:
-        lease, producer.pool_lease = producer.pool_lease, None
+    def release_resource(self, resource) -> None:
+        lease, resource.pool_lease = resource.pool_lease, None
         if lease is not None:
             lease.release()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import queue as stdqueue
-import time
 from collections import deque
 
 from client.entity import Exchange, Queue
@@ -18,40 +17,73 @@ class SimpleBase:
 
     def __init__(
         self,
-        connection,
+        channel,
         name: str,
         no_ack: bool | None = None,
         queue_opts: dict | None = None,
+        queue_args: dict | None = None,
         exchange_opts: dict | None = None,
         serializer: str | None = None,
-        **kwargs,
+        compression: str | None = None,
+        accept=None,
     ) -> None:
-        self.connection = connection
-        self.channel = connection.default_channel
+        """kombu's SimpleQueue: ``channel`` is a Connection (its default channel is used)
+        or a channel; ``queue_args`` become the queue's x-arguments."""
+        from client.connection import Connection
+
+        if isinstance(channel, Connection):
+            self.connection, self.channel = channel, channel.default_channel
+        else:
+            self.connection, self.channel = channel.connection, channel
         exchange = Exchange(
             name, **{"type": "direct", **self.exchange_opts, **(exchange_opts or {})}
         )
-        self.queue = Queue(name, exchange, name, **{**self.queue_opts, **(queue_opts or {})})
+        opts = {**self.queue_opts, **(queue_opts or {})}
+        if queue_args:
+            opts["queue_arguments"] = {**opts.get("queue_arguments", {}), **queue_args}
+        self.queue = Queue(name, exchange, name, **opts)
         self.no_ack = self.no_ack if no_ack is None else no_ack
-        self.producer = Producer(self.channel, exchange, name, serializer=serializer)
+        self.producer = Producer(
+            self.channel, exchange, name, serializer=serializer, compression=compression
+        )
         self.buffer: deque = deque()
         self.consumer = Consumer(
-            self.channel, [self.queue], no_ack=self.no_ack, on_message=self.buffer.append
+            self.channel,
+            [self.queue],
+            no_ack=self.no_ack,
+            on_message=self.buffer.append,
+            accept=accept,
         )
         self.consumer.consume()
 
     def put(
-        self, message, serializer: str | None = None, headers: dict | None = None, **kwargs
+        self,
+        message,
+        serializer: str | None = None,
+        headers: dict | None = None,
+        compression: str | None = None,
+        routing_key: str | None = None,
+        **kwargs,
     ) -> None:
-        self.producer.publish(message, serializer=serializer, headers=headers, **kwargs)
+        self.producer.publish(
+            message,
+            serializer=serializer,
+            headers=headers,
+            compression=compression,
+            routing_key=routing_key,
+            **kwargs,
+        )
 
     def get(self, block: bool = True, timeout: float | None = None):
         if not block:
             return self.get_nowait()
-        deadline = time.monotonic() + (timeout if timeout is not None else 3600)
+        """kombu's get: wait ``timeout`` seconds for a message (None: until one comes),
+        then raise ``Empty``; the clock is the connection's runtime's (virtual in a world)."""
+        clock = self.connection.runtime.monotonic
+        deadline = None if timeout is None else clock() + timeout
         while not self.buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            remaining = None if deadline is None else deadline - clock()
+            if remaining is not None and remaining <= 0:
                 raise self.Empty()
             try:
                 self.connection.drain_events(timeout=remaining)
