@@ -20,7 +20,7 @@ import pytest
 from pamqp import commands as C
 
 from broker_sim import SimCluster
-from broker_sim.drivers.virtual import World
+from broker_sim.drivers.virtual import START, World
 from broker_sim.node import NodeConfig
 from client import (
     Connection,
@@ -673,3 +673,35 @@ def test_in_the_world_a_deleted_queue_is_redeclared_and_consumed_again():
     world.spawn("admin", admin)
     world.run(until=300)
     assert got == [1, 2]
+
+
+def test_in_the_world_an_alarm_holds_a_publisher_until_it_clears():
+    world = World(seed=14)
+    node = world.cluster.node("node1")
+    outcome = {}
+
+    def publisher():
+        conn = Connection(
+            world.url(0), runtime=world.runtime, transport_options={"confirm_publish": True}
+        )
+        producer = Producer(conn)
+        queue = Queue("walarm", routing_key="walarm")
+        producer.publish("before", routing_key="walarm", declare=[queue], timeout=2)
+        world.runtime.sleep(2)  # the alarm goes on at t=1
+        started = world.runtime.monotonic()
+        with pytest.raises(socket.timeout):
+            producer.publish("during", routing_key="walarm", timeout=2)
+        outcome["timed_out_after"] = world.runtime.monotonic() - started
+        outcome["depth_during"] = world.cluster.vhosts["/"].queue("walarm").message_count
+        outcome["confirmed"] = conn.default_channel.low.wait_for_confirms(60)
+        outcome["confirmed_at"] = world.runtime.monotonic()
+        conn.collect()
+
+    world.spawn("publisher", publisher)
+    world.at(1.0, lambda: node.set_memory_alarm(True))
+    world.at(20.0, lambda: node.set_memory_alarm(False))
+    world.run(until=300)
+    assert 2 <= outcome["timed_out_after"] < 2.1
+    assert outcome["depth_during"] == 1, "the publish made during the alarm was held"
+    assert outcome["confirmed"] and outcome["confirmed_at"] - START >= 20
+    assert world.cluster.vhosts["/"].queue("walarm").message_count == 2
