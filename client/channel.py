@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from pamqp import commands as C
 
-from client.errors import AMQPError, PublishTimeout
+from client.errors import AMQPChannelError, AMQPError, PublishTimeout
 from client.message import Message, accept_content_types
 
 
@@ -41,21 +41,39 @@ class RecoverableChannel:
 
     # -- recovery ---------------------------------------------------------------------------
 
-    def rebind(self, amqp, renames: dict[str, str] | None = None) -> None:
+    def rebind(self, amqp, renames: dict[str, str] | None = None, missing=()) -> None:
         """Open on ``amqp`` (a new connection) and restore this channel's state; consumers
-        of server-named queues follow the queues' new names."""
+        of server-named queues follow the queues' new names. A consumer whose queue is not
+        there (``missing``: its replay failed, e.g. a classic queue whose node is down; or
+        basic.consume answers 404) waits with the broker-cancelled ones and comes back with
+        its queue (see :meth:`retry_cancelled`)."""
+        self.generation += 1
+        self._open_low(amqp)
+        records, self.consumers = self.consumers, {}
+        for tag, record in records.items():
+            record.queue = (renames or {}).get(record.queue, record.queue)
+            if record.queue in missing:
+                self._wait_for_queue(tag, record)
+                continue
+            try:
+                self._start_consumer(record, tag)
+            except AMQPChannelError:  # the broker closed this channel: open another
+                self._open_low(amqp)
+                self._wait_for_queue(tag, record)
+
+    def _open_low(self, amqp) -> None:
         self.low = amqp.channel()
         self.low.on_cancel = self._server_cancelled
-        self.generation += 1
         if self.prefetch is not None:
             count, global_ = self.prefetch
             self.low.rpc(C.Basic.Qos(prefetch_count=count, global_=global_), C.Basic.QosOk)
         if self.confirm:
             self.low.confirm_select()
-        records, self.consumers = self.consumers, {}
-        for tag, record in records.items():
-            record.queue = (renames or {}).get(record.queue, record.queue)
-            self._start_consumer(record, tag)
+
+    def _wait_for_queue(self, tag: str, record: ConsumerRecord) -> None:
+        self.cancelled[tag] = record
+        self.connection.cancel_noticed()
+        self.connection.notify("consumer_cancelled", tag, record.queue)
 
     def _server_cancelled(self, tag: str) -> None:
         record = self.consumers.pop(tag, None)
@@ -205,7 +223,11 @@ class RecoverableChannel:
 
     def get_message(self, queue: str, no_ack: bool, accept=None) -> Message | None:
         event = self._ready().basic_get(queue, no_ack=no_ack)
-        return None if event is None else Message(self, event, accept_content_types(accept))
+        if event is None:
+            return None
+        message = Message(self, event, accept_content_types(accept))
+        self._record_delivery(message)  # basic.get-ok is a delivery too (DESIGN section 5)
+        return message
 
     def consume(
         self, queue: str, callback, no_ack: bool = False, accept=None, consumer_tag: str = ""
@@ -216,13 +238,7 @@ class RecoverableChannel:
     def _start_consumer(self, record: ConsumerRecord, tag: str) -> str:
         def deliver(event, record=record):
             message = Message(self, event, record.accept)
-            self.connection.runtime.record(
-                "deliver",
-                id=message.properties.get("message_id"),
-                tag=message.delivery_tag,
-                redelivered=message.redelivered,
-                broker=self.connection.broker(),
-            )
+            self._record_delivery(message)
             record.callback(message)
 
         tag = self._ready().basic_consume(
@@ -230,6 +246,15 @@ class RecoverableChannel:
         )
         self.consumers[tag] = record
         return tag
+
+    def _record_delivery(self, message: Message) -> None:
+        self.connection.runtime.record(
+            "deliver",
+            id=message.properties.get("message_id"),
+            tag=message.delivery_tag,
+            redelivered=message.redelivered,
+            broker=self.connection.broker(),
+        )
 
     def cancel(self, tag: str) -> None:
         if self.consumers.pop(tag, None) is not None and self.low and self.low.error is None:
@@ -280,18 +305,33 @@ class Topology:
     def declared(self, queue: str) -> bool:
         return ("queue", queue) in self.entries
 
-    def replay(self, low) -> dict[str, str]:
-        """Re-declare everything on ``low``; returns renames of server-named queues."""
+    def replay(self, amqp) -> tuple[dict[str, str], set[str]]:
+        """Re-declare everything on a new connection ``amqp``: (renames of server-named
+        queues, queues that could not be declared). A declaration the broker refuses (a
+        classic queue whose home node is down: 404) closes only the replay channel; the
+        replay goes on on a fresh one, skipping that queue's bindings (the Java client
+        reports such errors and goes on, too)."""
         renames: dict[str, str] = {}
+        missing: set[str] = set()
+        low = amqp.channel()
         for (kind, key), entity in list(self.entries.items()):
-            if kind == "exchange":
-                low.rpc(entity.method(), C.Exchange.DeclareOk)
-            elif kind == "queue":
-                self._declare_queue(low, key, entity, renames)
-            else:
-                self._bind(low, entity, renames)
+            if (kind == "binding" and key[0] in missing) or (kind == "queue" and key in missing):
+                continue
+            try:
+                if kind == "exchange":
+                    low.rpc(entity.method(), C.Exchange.DeclareOk)
+                elif kind == "queue":
+                    self._declare_queue(low, key, entity, renames)
+                else:
+                    self._bind(low, entity, renames)
+            except AMQPChannelError:
+                if kind != "exchange":
+                    missing.add(key if kind == "queue" else key[0])
+                amqp.channels.pop(low.number, None)
+                low = amqp.channel()
+        _close_quietly(low)
         self._rename(renames)
-        return renames
+        return renames, missing
 
     def redeclare_queue(self, low, name: str) -> str:
         """Declare one recorded queue again, then its recorded bindings; its name now."""

@@ -115,6 +115,8 @@ class Connection:
         }
         self.hosts: list[HostSpec] = parse_hosts(urls, **defaults)
         self._init_args = dict(
+            runtime=runtime,  # a clone lives in the same (virtual or real) world
+            stop=stop,
             userid=userid,
             password=password,
             virtual_host=virtual_host,
@@ -229,9 +231,9 @@ class Connection:
         amqp.on_unblocked = lambda: self.notify("unblocked")
         if recovering:
             self.notify("recovery_started", host.as_url())
-        renames = self.topology.replay(amqp.channel()) if self.topology.entries else {}
+        renames, missing = self.topology.replay(amqp) if self.topology.entries else ({}, set())
         for channel in list(self._channels):
-            channel.rebind(amqp, renames)
+            channel.rebind(amqp, renames, missing)
         if recovering:
             self.notify("recovery_succeeded", host.as_url())
 

@@ -1,0 +1,69 @@
+"""Client adapters: how a scenario's publishers, consumers and probes are played by one
+client library (DESIGN section 8).
+
+The interface a user implements to put their own code under Warren's scenarios (their
+kombu- or pika-based publisher or worker), without touching Warren internals::
+
+    class MyAdapter:
+        name = "my-service"
+
+        def publisher(self, env, spec):   # spec: scenarios.model.Publisher
+            ...  # publish spec.messages messages with message_id=env.message_id(spec, n)
+        def consumer(self, env, spec):    # spec: scenarios.model.ConsumerSpec
+            ...  # consume and ack until env.settled()
+        def probe(self, env, probe):      # optional: scenarios.model.Probe
+            raise NotImplementedError
+
+    def factory():                        # warren run --client mypkg.warren:factory
+        return MyAdapter()
+
+Each method is ordinary blocking code run as one actor of the backend. ``env``
+(:class:`scenarios.runner.Env`) gives it the broker URLs in a role's failover order
+(``env.urls(spec.nodes)``), the queue to use (``env.queue``), a clock and a sleep that
+follow the backend's time (``env.clock()``, ``env.sleep(s)``), the bundled client's runtime
+(``env.runtime``), and ``env.record(kind, **details)`` for the history events DESIGN
+section 5 lists that the client does not record itself: ``publish_invoke`` / ``publish_ok``
+(``confirmed=``) / ``publish_fail`` / ``publish_unknown`` with ``id=``, ``deliver`` with
+``id=``, ``redelivered=``, ``ack`` with ``id=``, ``recovery_succeeded`` per reconnect. The
+bundled client records all of them itself. An exception that leaves a method is recorded
+as ``escaped`` (a failure of the client code, not of Warren).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+
+class AdapterError(ValueError):
+    """``--client`` names no adapter, or its factory cannot be imported or called."""
+
+
+def builtin() -> dict[str, Callable]:
+    from scenarios.adapters.bundled import BundledAdapter
+
+    return {"bundled": BundledAdapter}
+
+
+def load(spec: str):
+    """An adapter from a built-in name or ``package.module:factory``."""
+    known = builtin()
+    if spec in known:
+        return known[spec]()
+    if ":" not in spec:
+        raise AdapterError(
+            f"unknown client {spec!r}: one of {', '.join(known)} or package.module:factory"
+        )
+    module_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise AdapterError(f"client {spec!r} cannot be imported: {exc}") from exc
+    try:
+        adapter = factory()
+    except Exception as exc:
+        raise AdapterError(f"client factory {spec!r} raised {exc!r}") from exc
+    missing = [m for m in ("publisher", "consumer") if not callable(getattr(adapter, m, None))]
+    if missing:
+        raise AdapterError(f"client {spec!r} has no {' or '.join(missing)} method")
+    return adapter

@@ -1,0 +1,335 @@
+"""Runs scenarios x seeds on a backend with a client adapter and yields results (DESIGN
+section 8: scenario -> runner -> backend + adapter -> history -> checker -> report).
+
+The virtual backend plays each run in a :class:`~broker_sim.drivers.virtual.World` seeded
+with the run's seed: every role of the scenario is an actor running the adapter's method,
+timed faults are scheduled by name, conditional faults are fired by a watcher actor that
+looks at the history every 50 virtual ms. An exception escaping a role is recorded as an
+``escaped`` event and the run goes on; a run that deadlocks, or takes longer than
+``wall_timeout`` real seconds (an adapter that never yields), ends with verdict ``error``.
+The same scenario, seed and client give the same history, byte for byte: ``digest``.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import greenlet
+
+from broker_sim.drivers.virtual import START, World, WorldDeadlock
+from broker_sim.drivers.world_links import NODE_PORT
+from client import Queue
+from scenarios.checker import OPERATORS, evaluate, figures, lost_ids, message_id
+from scenarios.model import Scenario, parse_condition
+
+BACKENDS = ("virtual",)
+WATCH_EVERY = 0.05  # virtual seconds between two looks of the conditional-fault watcher
+SETTLE_QUIET = 30.0  # a consumer stops once publishers are done and nothing came for this
+DEFAULT_WALL_TIMEOUT = 120.0
+
+
+@dataclass
+class Result:
+    scenario: str
+    family: str
+    seed: int
+    client: str
+    backend: str
+    verdict: str  # pass | fail | error
+    figures: dict = field(default_factory=dict)
+    misses: list = field(default_factory=list)
+    error: str | None = None
+    events: list = field(default_factory=list)
+    escaped: list = field(default_factory=list)  # tracebacks of exceptions that left a role
+    lost: list = field(default_factory=list)
+    digest: str = ""
+    wall_seconds: float = 0.0
+    description: str = ""
+    nodes: int = 3
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+    @property
+    def replay(self) -> str:
+        client = "" if self.client == "bundled" else f" --client {self.client}"
+        return f"warren replay --scenario {self.scenario} --seed {self.seed}{client}"
+
+
+class Env:
+    """What an adapter's role sees (see scenarios.adapters): URLs, queue, clock, history."""
+
+    def __init__(self, world: World, scenario: Scenario) -> None:
+        self.world, self.scenario = world, scenario
+        self.nodes = scenario.setup.nodes
+        self.runtime = world.runtime
+        setup = scenario.setup
+        arguments = dict(setup.queue_arguments)
+        if setup.queue_type == "quorum":
+            arguments["x-queue-type"] = "quorum"
+        self.queue = Queue(setup.queue, routing_key=setup.queue, queue_arguments=arguments)
+        self.publishers_left = {p.name for p in scenario.publishers}
+        if scenario.probe is not None:  # a probe may publish: consumers wait for it too
+            self.publishers_left.add("probe")
+        self._seen = 0
+        self.counts = dict.fromkeys(("published", "confirmed", "delivered", "acked"), 0)
+        self.counts["reconnects"] = 0
+        self._sent: set = set()
+        self._delivered: set = set()
+        self._last_delivery = 0.0
+
+    # -- the adapter's surface -----------------------------------------------------------------
+
+    def urls(self, nodes: Iterable[int]) -> str:
+        return ";".join(self.world.url(i) for i in nodes)
+
+    def node_index(self, port: int) -> int:
+        return port - NODE_PORT
+
+    def clock(self) -> float:
+        return self.world.clock.t - START
+
+    def sleep(self, seconds: float) -> None:
+        self.runtime.sleep(seconds)
+
+    def record(self, kind: str, **details) -> None:
+        self.runtime.record(kind, **details)
+
+    def message_id(self, spec, n: int) -> str:
+        return f"{spec.name}-{n}"
+
+    def settled(self) -> bool:
+        """True once consumers may stop: the publishers are done and every sent message was
+        delivered (or nothing came for SETTLE_QUIET s), or the scenario's time is up."""
+        self.scan()
+        if self.clock() >= self.scenario.duration - 1:
+            return True
+        if self.publishers_left:
+            return False
+        return self._sent <= self._delivered or self.clock() - self._last_delivery > SETTLE_QUIET
+
+    # -- the runner's side -----------------------------------------------------------------------
+
+    def scan(self) -> None:
+        """Fold the history's new events into the counters conditions and settling use."""
+        events = self.world.events
+        for t, kind, details in events[self._seen :]:
+            if kind == "publish_invoke":
+                self.counts["published"] += 1
+            elif kind == "publish_ok":
+                self._sent.add(message_id(details))
+                self.counts["confirmed"] += bool(details.get("confirmed"))
+            elif kind == "deliver":
+                self._delivered.add(message_id(details))
+                self.counts["delivered"] += 1
+                self._last_delivery = t
+            elif kind in ("ack", "reject", "requeue"):
+                self.counts["acked"] += 1
+            elif kind == "recovery_succeeded":
+                self.counts["reconnects"] += 1
+        self._seen = len(events)
+
+    def counter(self, name: str) -> int:
+        if name == "unacked":
+            return self.counts["delivered"] - self.counts["acked"]
+        return self.counts[name]
+
+
+def _fault_action(world: World, fault):
+    """What World.at schedules for ``fault``: a name from the world's vocabulary, or a
+    callable for the alarm faults (the node's resource alarm, cluster-wide)."""
+    if fault.action in ("alarm", "clear_alarm"):
+        node = world.cluster.node(fault.args[0])
+        active = fault.action == "alarm"
+
+        def alarm() -> None:
+            node.set_memory_alarm(active)
+
+        alarm.__name__ = f"{fault.action} {fault.args[0]}"
+        return alarm, ()
+    return fault.action, fault.args
+
+
+def _watch(env: Env, pending: list) -> None:
+    """Fire conditional faults when their condition first holds."""
+    world = env.world
+    while pending and (env.publishers_left or not env.settled()):
+        env.scan()
+        for fault in list(pending):
+            counter, op, limit = parse_condition(fault.when)
+            if OPERATORS[op](env.counter(counter), limit):
+                pending.remove(fault)
+                action, args = _fault_action(world, fault)
+                world.at(0, action, *args, **fault.kwargs)
+        env.sleep(WATCH_EVERY)
+
+
+def _guarded(env: Env, role: str, fn, *args, escaped: list, done=None):
+    def body() -> None:
+        try:
+            fn(env, *args)
+        except greenlet.GreenletExit:
+            raise
+        except BaseException as exc:  # the assertion: an exception left the client code
+            env.record("escaped", role=role, error=repr(exc)[:200])
+            escaped.append(f"{role}: {traceback.format_exc()}")
+        finally:
+            if done is not None:
+                done.discard(role)
+
+    return body
+
+
+def run_one(
+    scenario: Scenario,
+    seed: int,
+    adapter,
+    backend: str = "virtual",
+    wall_timeout: float = DEFAULT_WALL_TIMEOUT,
+) -> Result:
+    """One scenario, one seed: its history, figures and verdict."""
+    if backend not in BACKENDS:
+        raise ValueError(
+            f"backend {backend!r} is not available yet (backends: {', '.join(BACKENDS)})"
+        )
+    started = time.monotonic()
+    setup = scenario.setup
+    world = World(seed, nodes=setup.nodes, election_timeout=setup.election_timeout)
+    world.replay_hint = f"warren replay --scenario {scenario.name} --seed {seed}"
+    env = Env(world, scenario)
+    escaped: list = []
+    for spec in scenario.publishers:
+        world.spawn(
+            spec.name,
+            _guarded(
+                env, spec.name, adapter.publisher, spec, escaped=escaped, done=env.publishers_left
+            ),
+        )
+    for spec in scenario.consumers:
+        world.spawn(spec.name, _guarded(env, spec.name, adapter.consumer, spec, escaped=escaped))
+    if scenario.probe is not None:
+        probe = getattr(adapter, "probe", None)
+        if probe is None:
+            return _result(
+                scenario,
+                seed,
+                adapter,
+                backend,
+                world,
+                escaped,
+                started,
+                error=f"client {adapter.name!r} has no probe(): cannot run this check",
+            )
+        world.spawn(
+            "probe",
+            _guarded(
+                env, "probe", probe, scenario.probe, escaped=escaped, done=env.publishers_left
+            ),
+        )
+    conditional = [f for f in scenario.faults if f.when is not None]
+    for fault in scenario.faults:
+        if fault.at is not None:
+            action, args = _fault_action(world, fault)
+            world.at(fault.at, action, *args, **fault.kwargs)
+    if conditional:
+        world.spawn("faults", lambda: _watch(env, conditional))
+    error = None
+    try:
+        with _wall_limit(wall_timeout):
+            world.run(until=scenario.duration)
+    except WorldDeadlock as exc:
+        error = str(exc)
+    except _WallTimeout:
+        error = f"the run took over {wall_timeout:g} s of real time (an adapter that never yields?)"
+    except Exception as exc:  # a fault that cannot apply, a world that cannot finish
+        error = f"{type(exc).__name__}: {exc}"
+    return _result(scenario, seed, adapter, backend, world, escaped, started, error)
+
+
+def _result(scenario, seed, adapter, backend, world, escaped, started, error=None) -> Result:
+    events = list(world.events)
+    values = figures(events)
+    misses = [] if error else evaluate(values, scenario.expectations)
+    verdict = "error" if error else ("fail" if misses else "pass")
+    return Result(
+        scenario=scenario.name,
+        family=scenario.family,
+        seed=seed,
+        client=getattr(adapter, "name", "custom"),
+        backend=backend,
+        verdict=verdict,
+        figures=values,
+        misses=misses,
+        error=error,
+        events=events,
+        escaped=escaped,
+        lost=lost_ids(events)[:20],
+        digest=world.digest(),
+        wall_seconds=time.monotonic() - started,
+        description=scenario.description,
+        nodes=scenario.setup.nodes,
+    )
+
+
+class _WallTimeout(Exception):
+    pass
+
+
+class _wall_limit:  # noqa: N801 (a context manager)
+    """SIGALRM after ``seconds`` of real time, when on the main thread (where worlds run)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.armed = threading.current_thread() is threading.main_thread() and seconds > 0
+
+    def __enter__(self):
+        if self.armed:
+            self.previous = signal.signal(signal.SIGALRM, self._expired)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    @staticmethod
+    def _expired(signum, frame):
+        raise _WallTimeout()
+
+    def __exit__(self, *exc) -> None:
+        if self.armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+
+
+# -- many runs ------------------------------------------------------------------------------
+
+
+def _job(args) -> Result:
+    name, seed, client, backend, extra = args
+    from scenarios import adapters, catalog
+
+    scenario = catalog.find(name, extra)
+    return run_one(scenario, seed, adapters.load(client), backend)
+
+
+def run_many(
+    scenarios: list[Scenario],
+    seeds: list[int],
+    client: str = "bundled",
+    backend: str = "virtual",
+    jobs: int = 1,
+    extra: tuple[str, ...] = (),
+) -> Iterator[Result]:
+    """Every scenario with every seed, in ``jobs`` processes; results in completion order
+    when parallel, in order otherwise. ``extra``: user scenario sources (module or TOML)."""
+    work = [(s.name, seed, client, backend, extra) for s in scenarios for seed in seeds]
+    if jobs <= 1:
+        for item in work:
+            yield _job(item)
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        yield from pool.map(_job, work)
