@@ -27,8 +27,9 @@ Liveness figures (seconds, from the events' clock):
 
 - ``max_publish_recovery``: over the faults that were followed by a publish attempt, the
   longest time from the fault to the next ``publish_ok`` (infinite if none came).
-- ``max_delivery_recovery``: the same with the next ``deliver``, over faults followed by a
-  successful publish.
+- ``max_delivery_recovery``: the same with the next ``deliver``, over the faults after
+  which a delivery was due (a message sent before the fault and not yet delivered, or one
+  sent after it).
 - ``max_publish_latency``: the longest ``publish_invoke`` → outcome (ok or fail) time;
   ``blocked_publishes`` counts the invokes that never got an outcome.
 - ``max_consumer_silence``: the longest time some sent message waited while no delivery
@@ -166,16 +167,21 @@ def _count(events: list[Event], kind: str) -> int:
 
 
 def _recoveries(events: list[Event]) -> dict[str, float]:
-    faults = [t for t, kind, _ in events if kind == "fault"]
     publish_times = [t for t, kind, _ in events if kind == "publish_invoke"]
     ok_times = [t for t, kind, _ in events if kind == "publish_ok"]
     deliver_times = [t for t, kind, _ in events if kind == "deliver"]
     worst_publish = worst_delivery = 0.0
-    for fault in faults:
-        if any(t >= fault for t in publish_times):
-            worst_publish = max(worst_publish, _first_after(ok_times, fault) - fault)
-        if any(t >= fault for t in ok_times):
-            worst_delivery = max(worst_delivery, _first_after(deliver_times, fault) - fault)
+    undelivered: set = set()  # sent so far and not delivered yet
+    for t, kind, details in events:
+        if kind == "publish_ok":
+            undelivered.add(message_id(details))
+        elif kind == "deliver":
+            undelivered.discard(message_id(details))
+        elif kind == "fault":
+            if any(p >= t for p in publish_times):
+                worst_publish = max(worst_publish, _first_after(ok_times, t) - t)
+            if undelivered or any(p >= t for p in ok_times):  # a delivery is due
+                worst_delivery = max(worst_delivery, _first_after(deliver_times, t) - t)
     return {"max_publish_recovery": worst_publish, "max_delivery_recovery": worst_delivery}
 
 

@@ -80,8 +80,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="a built-in workload (see --list) or package.module:function",
     )
     replay.add_argument("--list", action="store_true", help="list the built-in workloads")
+    replay.add_argument("--scenario", help="replay one catalog scenario (as warren run ran it)")
+    replay.add_argument("--client", default="bundled", help="the scenario's client adapter")
+    replay.add_argument(
+        "--scenarios", action="append", default=[], help="user scenarios (module or .toml)"
+    )
     replay.set_defaults(func=cmd_replay)
+    add_run_parser(sub)
     return parser
+
+
+def add_run_parser(sub) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run the scenario catalog against a client and report (the main job)",
+        description="Run failure scenarios against a client; exit 0 if all pass, 1 if any "
+        "fails, 2 on a usage error.",
+    )
+    run.add_argument("-k", dest="pattern", help="scenarios whose name or family matches")
+    run.add_argument("--client", default="bundled", help="bundled, or package.module:factory")
+    run.add_argument("--backend", default="virtual", help="virtual (live and real ones later)")
+    run.add_argument("--seed", type=int, default=1, help="the (first) seed (default 1)")
+    run.add_argument("--seeds", type=_positive, default=1, help="a sweep: N seeds from --seed")
+    run.add_argument("--jobs", type=_positive, default=1, help="parallel processes")
+    run.add_argument("--report", type=Path, default=Path("warren-report"), help="report folder")
+    run.add_argument("--no-report", action="store_true", help="write no report folder")
+    run.add_argument(
+        "--scenarios", action="append", default=[], help="user scenarios: module or .toml"
+    )
+    run.add_argument(
+        "--wall-timeout",
+        type=float,
+        default=120.0,
+        help="real seconds one run may take (an adapter that never returns), default 120",
+    )
+    run.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    run.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from scenarios.command import run_command
+
+    return run_command(args)
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -142,6 +182,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from broker_sim.drivers.virtual import ActorFailed, WorldDeadlock
     from scenarios.workloads import RUN_FOR, WORKLOADS, prepare
 
+    if args.scenario:
+        from scenarios.command import replay_scenario
+
+        return replay_scenario(args)
     if args.list:
         for name, fn in WORKLOADS.items():
             print(f"{name}: {(fn.__doc__ or '').strip().splitlines()[0]}")

@@ -217,9 +217,7 @@ def validate(scenario: Scenario) -> None:
                 f"{where}: unknown fault {fault.action!r} (one of {', '.join(FAULT_ACTIONS)})"
             )
         if (fault.at is None) == (fault.when is None):
-            raise ScenarioError(
-                f"{where}: fault {fault.action!r} needs exactly one of at= or when="
-            )
+            raise ScenarioError(f"{where}: fault {fault.action!r} needs one of at= or when=")
         if fault.when is not None:
             parse_condition(fault.when)
         if fault.at is not None and fault.at < 0:

@@ -52,6 +52,7 @@ class Result:
     wall_seconds: float = 0.0
     description: str = ""
     nodes: int = 3
+    sources: tuple = ()  # user scenario sources the replay needs (--scenarios)
 
     @property
     def passed(self) -> bool:
@@ -60,7 +61,8 @@ class Result:
     @property
     def replay(self) -> str:
         client = "" if self.client == "bundled" else f" --client {self.client}"
-        return f"warren replay --scenario {self.scenario} --seed {self.seed}{client}"
+        sources = "".join(f" --scenarios {source}" for source in self.sources)
+        return f"warren replay --scenario {self.scenario} --seed {self.seed}{client}{sources}"
 
 
 class Env:
@@ -84,6 +86,7 @@ class Env:
         self._sent: set = set()
         self._delivered: set = set()
         self._last_delivery = 0.0
+        self.wall_expired = False  # the runner's wall-clock limit struck
 
     # -- the adapter's surface -----------------------------------------------------------------
 
@@ -175,7 +178,8 @@ def _guarded(env: Env, role: str, fn, *args, escaped: list, done=None):
     def body() -> None:
         try:
             fn(env, *args)
-        except greenlet.GreenletExit:
+        except (greenlet.GreenletExit, _WallTimeout):
+            env.wall_expired = True
             raise
         except BaseException as exc:  # the assertion: an exception left the client code
             env.record("escaped", role=role, error=repr(exc)[:200])
@@ -247,9 +251,11 @@ def run_one(
     except WorldDeadlock as exc:
         error = str(exc)
     except _WallTimeout:
-        error = f"the run took over {wall_timeout:g} s of real time (an adapter that never yields?)"
+        env.wall_expired = True
     except Exception as exc:  # a fault that cannot apply, a world that cannot finish
         error = f"{type(exc).__name__}: {exc}"
+    if env.wall_expired:
+        error = f"the run took over {wall_timeout:g} s of real time (an adapter that never yields?)"
     return _result(scenario, seed, adapter, backend, world, escaped, started, error)
 
 
@@ -309,11 +315,17 @@ class _wall_limit:  # noqa: N801 (a context manager)
 
 
 def _job(args) -> Result:
-    name, seed, client, backend, extra = args
+    name, seed, client, backend, extra, wall_timeout = args
     from scenarios import adapters, catalog
 
     scenario = catalog.find(name, extra)
-    return run_one(scenario, seed, adapters.load(client), backend)
+    try:
+        adapter = adapters.load(client)
+    except adapters.AdapterError as exc:  # the report says what happened to this run
+        return Result(name, scenario.family, seed, client, backend, "error", error=str(exc))
+    result = run_one(scenario, seed, adapter, backend, wall_timeout)
+    result.client, result.sources = client, extra
+    return result
 
 
 def run_many(
@@ -323,10 +335,13 @@ def run_many(
     backend: str = "virtual",
     jobs: int = 1,
     extra: tuple[str, ...] = (),
+    wall_timeout: float = DEFAULT_WALL_TIMEOUT,
 ) -> Iterator[Result]:
     """Every scenario with every seed, in ``jobs`` processes; results in completion order
     when parallel, in order otherwise. ``extra``: user scenario sources (module or TOML)."""
-    work = [(s.name, seed, client, backend, extra) for s in scenarios for seed in seeds]
+    work = [
+        (s.name, seed, client, backend, extra, wall_timeout) for s in scenarios for seed in seeds
+    ]
     if jobs <= 1:
         for item in work:
             yield _job(item)

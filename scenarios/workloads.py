@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from broker_sim.drivers.virtual import World
 from client import Connection, Consumer, Producer, Queue
+from scenarios.checker import figures, lost_ids
 
 MESSAGES = 120
 
@@ -93,9 +94,13 @@ def confirmed_pipeline(world: World, faults: list[tuple]) -> None:
             conn, drain, max_retries=50, interval_start=0.2, interval_step=0.2, interval_max=1.0
         )()
         conn.collect()
-        confirmed, delivered = outcome(world)
-        lost = sorted(confirmed - delivered, key=lambda m: int(m[1:]))
-        world.record("verdict", confirmed=len(confirmed), consumed=len(delivered), lost=lost)
+        values = figures(world.events)  # the checker's figures, as warren run reports them
+        world.record(
+            "verdict",
+            confirmed=values["confirmed"],
+            consumed=values["delivered"],
+            lost=lost_ids(world.events),
+        )
 
     world.spawn("publisher", publisher)
     world.spawn("consumer", consumer)

@@ -123,10 +123,16 @@ class World:
     @property
     def history(self) -> list[str]:
         """One line per event, ``<virtual s> <kind> <key>=<repr> ...``: what the digest covers."""
-        for t, kind, details in self.events[len(self._lines) :]:
-            items = " ".join(f"{k}={details[k]!r}" for k in sorted(details))
-            self._lines.append(f"{t:12.6f} {kind} {items}".rstrip())
+        self._lines += self.format_events(self.events[len(self._lines) :])
         return self._lines
+
+    @staticmethod
+    def format_events(events) -> list[str]:
+        lines = []
+        for t, kind, details in events:
+            items = " ".join(f"{k}={details[k]!r}" for k in sorted(details))
+            lines.append(f"{t:12.6f} {kind} {items}".rstrip())
+        return lines
 
     def digest(self) -> str:
         return hashlib.sha256("\n".join(self.history).encode()).hexdigest()

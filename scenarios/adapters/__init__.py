@@ -45,15 +45,21 @@ def builtin() -> dict[str, Callable]:
     return {"bundled": BundledAdapter}
 
 
-def load(spec: str):
-    """An adapter from a built-in name or ``package.module:factory``."""
+def check_spec(spec: str) -> None:
+    """A usage error when ``spec`` is neither a built-in name nor ``module:factory``."""
     known = builtin()
-    if spec in known:
-        return known[spec]()
-    if ":" not in spec:
+    if spec not in known and (":" not in spec or not all(spec.partition(":")[::2])):
         raise AdapterError(
             f"unknown client {spec!r}: one of {', '.join(known)} or package.module:factory"
         )
+
+
+def load(spec: str):
+    """An adapter from a built-in name or ``package.module:factory``."""
+    check_spec(spec)
+    known = builtin()
+    if spec in known:
+        return known[spec]()
     module_name, _, attr = spec.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attr)

@@ -1,0 +1,24 @@
+"""Reports of a ``warren run`` (DESIGN section 6): the terminal table (:mod:`.terminal`),
+JUnit XML (:mod:`.junit`), a Markdown summary (:mod:`.markdown`) and an HTML page with one
+timeline picture per scenario (:mod:`.html`, :mod:`.timeline`). Each takes the runner's
+:class:`~scenarios.runner.Result` objects and knows nothing of backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def write_all(results: list, folder: Path, title: str = "warren run") -> dict[str, Path]:
+    """Write report.xml, summary.md and index.html (+ timelines) into ``folder``."""
+    from scenarios.report import html, junit, markdown
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "junit": folder / "report.xml",
+        "markdown": folder / "summary.md",
+        "html": folder / "index.html",
+    }
+    junit.write(results, paths["junit"], title)
+    paths["markdown"].write_text(markdown.render(results, title))
+    html.write(results, paths["html"], title)
+    return paths
