@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(func=cmd_replay)
     add_run_parser(sub)
+    from scenarios.gate import add_parser as add_gate_parser
+
+    add_gate_parser(sub)
     return parser
 
 
