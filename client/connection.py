@@ -534,21 +534,11 @@ class Connection:
             channel or self, name, no_ack, queue_opts, queue_args, exchange_opts, **kwargs
         )
 
-    def SimpleBuffer(  # noqa: N802 (kombu's name)
-        self,
-        name: str,
-        no_ack=None,
-        queue_opts=None,
-        queue_args=None,
-        exchange_opts=None,
-        channel=None,
-        **kwargs,
-    ):
+    def SimpleBuffer(self, name: str, *args, channel=None, **kwargs):  # noqa: N802
+        """kombu's SimpleBuffer: SimpleQueue's arguments, a transient auto-deleted queue."""
         from client.simple import SimpleBuffer
 
-        return SimpleBuffer(
-            channel or self, name, no_ack, queue_opts, queue_args, exchange_opts, **kwargs
-        )
+        return SimpleBuffer(channel or self, name, *args, **kwargs)
 
     def Producer(self, channel=None, *args, **kwargs):  # noqa: N802 (kombu's name)
         from client.messaging import Producer

@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from broker_sim.drivers.virtual import FAULTS as WORLD_FAULTS
+
 #: Counters a fault condition can name, each computed from the history so far.
 CONDITION_COUNTERS = ("published", "confirmed", "delivered", "acked", "unacked", "reconnects")
 _CONDITION = re.compile(r"^\s*(\w+)\s*(>=|<=|==|>|<)\s*(\d+)\s*$")
@@ -159,25 +161,8 @@ def pipeline(
 PIPELINE_DEFAULTS = {"lost": "== 0", "unexpected": "== 0", "escaped": "== 0"}
 
 CONSUMER_STYLES = ("ensure", "mixin", "simple", "autoretry")
-FAULT_ACTIONS = (
-    "kill",
-    "stop",
-    "start",
-    "restart",
-    "pause",
-    "resume",
-    "partition",
-    "heal",
-    "drop_heartbeats",
-    "isolate",
-    "rejoin",
-    "add_toxic",
-    "remove_toxic",
-    "down",
-    "up",
-    "alarm",
-    "clear_alarm",
-)
+#: the world's fault vocabulary (DESIGN section 3) plus a node's resource alarm
+FAULT_ACTIONS = (*WORLD_FAULTS, "alarm", "clear_alarm")
 
 
 def parse_condition(text: str) -> tuple[str, str, int]:
