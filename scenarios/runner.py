@@ -28,7 +28,7 @@ from client import Queue
 from scenarios.checker import OPERATORS, evaluate, figures, lost_ids, message_id
 from scenarios.model import Scenario, parse_condition
 
-BACKENDS = ("virtual",)
+BACKENDS = ("virtual", "live")
 WATCH_EVERY = 0.05  # virtual seconds between two looks of the conditional-fault watcher
 SETTLE_QUIET = 30.0  # a consumer stops once publishers are done and nothing came for this
 DEFAULT_WALL_TIMEOUT = 120.0
@@ -66,12 +66,17 @@ class Result:
 
 
 class Env:
-    """What an adapter's role sees (see scenarios.adapters): URLs, queue, clock, history."""
+    """What an adapter's role sees (see scenarios.adapters): URLs, queue, clock, history.
 
-    def __init__(self, world: World, scenario: Scenario) -> None:
-        self.world, self.scenario = world, scenario
+    A backend gives it the history's event list, the bundled client's runtime, the URL of
+    each node, its clock and its sleep (virtual in a world, real on the live backend)."""
+
+    def __init__(self, scenario: Scenario, events: list, runtime, url_of, clock, sleep) -> None:
+        self.scenario = scenario
+        self.events = events
         self.nodes = scenario.setup.nodes
-        self.runtime = world.runtime
+        self.runtime = runtime
+        self._url_of, self._clock, self._sleep = url_of, clock, sleep
         setup = scenario.setup
         arguments = dict(setup.queue_arguments)
         if setup.queue_type == "quorum":
@@ -87,20 +92,21 @@ class Env:
         self._delivered: set = set()
         self._last_delivery = 0.0
         self.wall_expired = False  # the runner's wall-clock limit struck
+        self.ports = {}  # port -> node index, for node_index
 
     # -- the adapter's surface -----------------------------------------------------------------
 
     def urls(self, nodes: Iterable[int]) -> str:
-        return ";".join(self.world.url(i) for i in nodes)
+        return ";".join(self._url_of(i) for i in nodes)
 
     def node_index(self, port: int) -> int:
-        return port - NODE_PORT
+        return self.ports.get(port, port - NODE_PORT)
 
     def clock(self) -> float:
-        return self.world.clock.t - START
+        return self._clock()
 
     def sleep(self, seconds: float) -> None:
-        self.runtime.sleep(seconds)
+        self._sleep(seconds)
 
     def record(self, kind: str, **details) -> None:
         self.runtime.record(kind, **details)
@@ -122,7 +128,7 @@ class Env:
 
     def scan(self) -> None:
         """Fold the history's new events into the counters conditions and settling use."""
-        events = self.world.events
+        events = self.events
         for t, kind, details in events[self._seen :]:
             if kind == "publish_invoke":
                 self.counts["published"] += 1
@@ -160,21 +166,19 @@ def _fault_action(world: World, fault):
     return fault.action, fault.args
 
 
-def _watch(env: Env, pending: list) -> None:
-    """Fire conditional faults when their condition first holds."""
-    world = env.world
+def watch(env: Env, pending: list, fire) -> None:
+    """Fire conditional faults (``fire(fault)``) when their condition first holds."""
     while pending and (env.publishers_left or not env.settled()):
         env.scan()
         for fault in list(pending):
             counter, op, limit = parse_condition(fault.when)
             if OPERATORS[op](env.counter(counter), limit):
                 pending.remove(fault)
-                action, args = _fault_action(world, fault)
-                world.at(0, action, *args, **fault.kwargs)
+                fire(fault)
         env.sleep(WATCH_EVERY)
 
 
-def _guarded(env: Env, role: str, fn, *args, escaped: list, done=None):
+def guarded(env: Env, role: str, fn, *args, escaped: list, done=None):
     def body() -> None:
         try:
             fn(env, *args)
@@ -199,6 +203,17 @@ def run_one(
     wall_timeout: float = DEFAULT_WALL_TIMEOUT,
 ) -> Result:
     """One scenario, one seed: its history, figures and verdict."""
+    supported = getattr(adapter, "backends", None)
+    if supported and backend not in supported:
+        return make_result(
+            scenario, seed, adapter, backend, [], [], time.monotonic(),
+            f"client {adapter.name!r} runs on the {' or '.join(supported)} backend, not "
+            f"{backend!r} (warren run --backend {supported[0]})",
+        )  # fmt: skip
+    if backend == "live":
+        from scenarios.backends.live import run_live
+
+        return run_live(scenario, seed, adapter, wall_timeout)
     if backend not in BACKENDS:
         raise ValueError(
             f"backend {backend!r} is not available yet (backends: {', '.join(BACKENDS)})"
@@ -207,35 +222,19 @@ def run_one(
     setup = scenario.setup
     world = World(seed, nodes=setup.nodes, election_timeout=setup.election_timeout)
     world.replay_hint = f"warren replay --scenario {scenario.name} --seed {seed}"
-    env = Env(world, scenario)
+    env = Env(
+        scenario,
+        world.events,
+        world.runtime,
+        world.url,
+        lambda: world.clock.t - START,
+        world.runtime.sleep,
+    )
     escaped: list = []
-    for spec in scenario.publishers:
-        world.spawn(
-            spec.name,
-            _guarded(
-                env, spec.name, adapter.publisher, spec, escaped=escaped, done=env.publishers_left
-            ),
-        )
-    for spec in scenario.consumers:
-        world.spawn(spec.name, _guarded(env, spec.name, adapter.consumer, spec, escaped=escaped))
-    if scenario.probe is not None:
-        probe = getattr(adapter, "probe", None)
-        if probe is None:
-            return _result(
-                scenario,
-                seed,
-                adapter,
-                backend,
-                world,
-                escaped,
-                started,
-                error=f"client {adapter.name!r} has no probe(): cannot run this check",
-            )
-        world.spawn(
-            "probe",
-            _guarded(
-                env, "probe", probe, scenario.probe, escaped=escaped, done=env.publishers_left
-            ),
+    error = spawn_roles(env, scenario, adapter, escaped, world.spawn)
+    if error is not None:
+        return make_result(
+            scenario, seed, adapter, backend, world.events, escaped, started, error, world.digest()
         )
     conditional = [f for f in scenario.faults if f.when is not None]
     for fault in scenario.faults:
@@ -243,8 +242,12 @@ def run_one(
             action, args = _fault_action(world, fault)
             world.at(fault.at, action, *args, **fault.kwargs)
     if conditional:
-        world.spawn("faults", lambda: _watch(env, conditional))
-    error = None
+
+        def fire(fault) -> None:
+            action, args = _fault_action(world, fault)
+            world.at(0, action, *args, **fault.kwargs)
+
+        world.spawn("faults", lambda: watch(env, conditional, fire))
     try:
         with _wall_limit(wall_timeout):
             world.run(until=scenario.duration)
@@ -256,11 +259,38 @@ def run_one(
         error = f"{type(exc).__name__}: {exc}"
     if env.wall_expired:
         error = f"the run took over {wall_timeout:g} s of real time (an adapter that never yields?)"
-    return _result(scenario, seed, adapter, backend, world, escaped, started, error)
+    return make_result(
+        scenario, seed, adapter, backend, world.events, escaped, started, error, world.digest()
+    )
 
 
-def _result(scenario, seed, adapter, backend, world, escaped, started, error=None) -> Result:
-    events = list(world.events)
+def spawn_roles(env: Env, scenario: Scenario, adapter, escaped: list, spawn) -> str | None:
+    """Start every role of ``scenario`` with ``spawn(name, body)``; an error text if the
+    adapter cannot play one."""
+    for spec in scenario.publishers:
+        spawn(
+            spec.name,
+            guarded(
+                env, spec.name, adapter.publisher, spec, escaped=escaped, done=env.publishers_left
+            ),
+        )
+    for spec in scenario.consumers:
+        spawn(spec.name, guarded(env, spec.name, adapter.consumer, spec, escaped=escaped))
+    if scenario.probe is not None:
+        probe = getattr(adapter, "probe", None)
+        if probe is None:
+            return f"client {getattr(adapter, 'name', '?')!r} has no probe(): cannot run this check"
+        spawn(
+            "probe",
+            guarded(env, "probe", probe, scenario.probe, escaped=escaped, done=env.publishers_left),
+        )
+    return None
+
+
+def make_result(
+    scenario, seed, adapter, backend, events, escaped, started, error=None, digest=""
+) -> Result:
+    events = list(events)
     values = figures(events)
     misses = [] if error else evaluate(values, scenario.expectations)
     verdict = "error" if error else ("fail" if misses else "pass")
@@ -277,7 +307,7 @@ def _result(scenario, seed, adapter, backend, world, escaped, started, error=Non
         events=events,
         escaped=escaped,
         lost=lost_ids(events)[:20],
-        digest=world.digest(),
+        digest=digest,
         wall_seconds=time.monotonic() - started,
         description=scenario.description,
         nodes=scenario.setup.nodes,

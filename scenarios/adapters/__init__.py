@@ -13,6 +13,7 @@ kombu- or pika-based publisher or worker), without touching Warren internals::
             ...  # consume and ack until env.settled()
         def probe(self, env, probe):      # optional: scenarios.model.Probe
             raise NotImplementedError
+        backends = ("live",)              # optional: where it can run (default: any)
 
     def factory():                        # warren run --client mypkg.warren:factory
         return MyAdapter()
@@ -42,7 +43,12 @@ class AdapterError(ValueError):
 def builtin() -> dict[str, Callable]:
     from scenarios.adapters.bundled import BundledAdapter
 
-    return {"bundled": BundledAdapter}
+    def kombu_adapter():
+        from scenarios.adapters.kombu_adapter import KombuAdapter
+
+        return KombuAdapter()
+
+    return {"bundled": BundledAdapter, "kombu": kombu_adapter}
 
 
 def check_spec(spec: str) -> None:
