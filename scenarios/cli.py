@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     from scenarios.gate import add_parser as add_gate_parser
 
     add_gate_parser(sub)
+    from scenarios.compare import add_parser as add_compare_parser
+
+    add_compare_parser(sub)
     return parser
 
 
@@ -102,7 +105,9 @@ def add_run_parser(sub) -> None:
     )
     run.add_argument("-k", dest="pattern", help="scenarios whose name or family matches")
     run.add_argument("--client", default="bundled", help="bundled, or package.module:factory")
-    run.add_argument("--backend", default="virtual", help="virtual (live and real ones later)")
+    run.add_argument(
+        "--backend", default="virtual", help="virtual (default) or live (real TCP, real time)"
+    )
     run.add_argument("--seed", type=int, default=1, help="the (first) seed (default 1)")
     run.add_argument("--seeds", type=_positive, default=1, help="a sweep: N seeds from --seed")
     run.add_argument("--jobs", type=_positive, default=1, help="parallel processes")

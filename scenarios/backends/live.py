@@ -21,6 +21,9 @@ from client.runtime import RealRuntime
 from scenarios.runner import Env, guarded, make_result, spawn_roles, watch
 
 LIVE_ONLY_MISSING = ("isolate", "rejoin")
+#: real seconds a live run may go on after its last timed fault and its publishers' nominal
+#: end: a client still busy then is taken as hung (a virtual run has its full duration)
+LIVE_GRACE = 45.0
 CLUSTER_CALLS = {
     "kill": "kill",
     "stop": "stop_node",
@@ -121,17 +124,22 @@ def run_live(scenario, seed: int, adapter, wall_timeout: float = 300.0):
                 spawn("watcher", lambda: watch(env, conditional, fire))
             for thread in threads:
                 thread.start()
-            deadline = started + min(scenario.duration, wall_timeout)
+            limit = min(scenario.duration, wall_timeout, _busy_until(scenario) + LIVE_GRACE)
             for thread in threads:
-                thread.join(max(0.0, deadline - time.monotonic()))
-            stuck = [t.name for t in threads if t.is_alive() and t.name != "faults"]
+                thread.join(max(0.0, started + limit - time.monotonic()))
+            helpers = ("faults", "watcher")
+            stuck = [t.name for t in threads if t.is_alive() and t.name not in helpers]
             if fault_errors:
                 error = "; ".join(fault_errors)
             elif stuck:
-                error = (
-                    f"roles {stuck} still running after {min(scenario.duration, wall_timeout):g} s"
-                )
+                error = f"roles {stuck} still running after {limit:g} s (hung in the client?)"
     return make_result(scenario, seed, adapter, "live", history.events, escaped, started, error)
+
+
+def _busy_until(scenario) -> float:
+    faults = [f.at for f in scenario.faults if f.at is not None]
+    publishing = [p.messages * p.interval for p in scenario.publishers]
+    return max([0.0, *faults, *publishing])
 
 
 def _schedule(env: Env, timed: list, fire) -> None:

@@ -1,0 +1,109 @@
+"""``warren compare``: the catalog with the bundled client and with kombu, side by side, on
+the live backend (kombu needs real sockets until it runs in virtual time), verdict and key
+figures per scenario, and for each scenario kombu fails, why, in one line: the scenario's
+``kombu_weakness`` when it names one, else the expectation kombu missed. Probe scenarios
+(checks of the bundled client's own API: retry accounting, configuration) have no kombu
+counterpart and say so. ``--markdown FILE`` writes the table (the README's comes from it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from scenarios import catalog
+from scenarios.checker import format_value
+from scenarios.model import ScenarioError
+from scenarios.runner import run_many
+
+CLIENTS = ("bundled", "kombu")
+
+
+def brief(result) -> str:
+    f = result.figures
+    return (
+        f"lost {format_value(f.get('lost', 0))}, dup {format_value(f.get('duplicated', 0))}, "
+        f"recovery {format_value(f.get('max_publish_recovery', 0))} s"
+    )
+
+
+def why(scenario, result) -> str:
+    if result.passed:
+        return ""
+    if scenario.probe is not None:
+        return "n/a: a check of the bundled client's own API"
+    if scenario.kombu_weakness:
+        return scenario.kombu_weakness
+    return "; ".join(result.misses) or (result.error or "")[:160]
+
+
+def rows(scenarios, results: dict) -> list[tuple]:
+    out = []
+    for s in scenarios:
+        ours, theirs = results[("bundled", s.name)], results[("kombu", s.name)]
+        out.append(
+            (
+                s.name,
+                ours.verdict,
+                brief(ours),
+                "n/a" if s.probe is not None else theirs.verdict,
+                "" if s.probe is not None else brief(theirs),
+                why(s, theirs),
+            )
+        )
+    return out
+
+
+def markdown(table_rows: list[tuple], seconds: float) -> str:
+    lines = [
+        "| scenario | bundled | bundled figures | kombu | kombu figures | why kombu fails |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, ours, ours_fig, theirs, theirs_fig, reason in table_rows:
+        lines.append(f"| {name} | {ours} | {ours_fig} | {theirs} | {theirs_fig} | {reason} |")
+    return "\n".join(lines) + f"\n\n(live backend, seed 1, {seconds:.0f} s)\n"
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    try:
+        scenarios = catalog.select(catalog.builtin(), args.pattern)
+        if not scenarios:
+            raise ScenarioError(f"no scenario matches -k {args.pattern!r}")
+    except ScenarioError as exc:
+        print(f"warren compare: {exc}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    results = {}
+    for client in CLIENTS:
+        chosen = scenarios if client == "bundled" else [s for s in scenarios if s.probe is None]
+        for r in run_many(chosen, [args.seed], client, "live", args.jobs):
+            results[(client, r.scenario)] = r
+            print(f"  {client:8} {r.scenario:42} {r.verdict}", flush=True)
+    for s in scenarios:  # probes: nothing run for kombu
+        results.setdefault(("kombu", s.name), results[("bundled", s.name)])
+    table_rows = rows(scenarios, results)
+    seconds = time.monotonic() - started
+    out = Table(title="bundled client vs kombu (live backend)")
+    for column in ("scenario", "bundled", "figures", "kombu", "figures", "why kombu fails"):
+        out.add_column(column)
+    for row in table_rows:
+        out.add_row(*row)
+    Console(width=200).print(out)
+    if args.markdown is not None:
+        args.markdown.write_text(markdown(table_rows, seconds))
+    ours_failed = sum(1 for r in table_rows if r[1] != "pass")
+    return 1 if ours_failed else 0
+
+
+def add_parser(sub) -> None:
+    compare = sub.add_parser("compare", help="the catalog with the bundled client and kombu")
+    compare.add_argument("-k", dest="pattern", help="scenarios whose name or family matches")
+    compare.add_argument("--seed", type=int, default=1)
+    compare.add_argument("--jobs", type=int, default=1, help="parallel processes")
+    compare.add_argument("--markdown", type=Path, default=None, help="write the table here")
+    compare.set_defaults(func=run_compare)
