@@ -277,17 +277,12 @@ class Connection:
                 self._attempt()
                 return
             except CONNECTION_ERRORS as exc:
-                delay = next(delays)
-                if not budget.allows(delay) or self.stop.is_set():
+                give_up = f"could not connect after {budget.used + 1} attempt(s): {exc}"
+                try:
+                    self._spend_retry(exc, budget, next(delays), give_up, errback, callback)
+                except OperationalError:
                     self.notify("recovery_failed", repr(exc))
-                    raise OperationalError(
-                        f"could not connect after {budget.used + 1} attempt(s): {exc}"
-                    ) from exc
-                budget.spend()
-                if errback is not None:
-                    errback(exc, delay)
-                if not self._sleep(delay, callback):
-                    raise OperationalError("stopped while reconnecting") from exc
+                    raise
 
     def _sleep(self, delay: float, callback: Callable | None = None) -> bool:
         """Sleep ``delay`` (False if ``stop`` was set), calling ``callback`` every 0.5 s."""
@@ -434,7 +429,9 @@ class Connection:
                 if budget is None:
                     budget = RetryBudget(max_retries, timeout, clock=self.runtime.monotonic)
                     budget.started, delays = started, backoff.delays()
-                self._before_retry(failure, budget, next(delays), errback)
+                self.runtime.record("error", error=type(failure).__name__, retry=budget.used + 1)
+                give_up = f"{failure!r} (gave up after {budget.used} retries)"
+                self._spend_retry(failure, budget, next(delays), give_up, errback)
                 if reconnect or not self.connected:
                     self.collect()
                     self._connect_loop(budget, delays, errback)
@@ -447,17 +444,18 @@ class Connection:
         ensured.__name__ = getattr(fun, "__name__", "ensured")
         return ensured
 
-    def _before_retry(self, failure, budget: RetryBudget, delay: float, errback) -> None:
-        """Record the failure, give up if the budget is spent, else errback and sleep."""
-        self.runtime.record("error", error=type(failure).__name__, retry=budget.used + 1)
+    def _spend_retry(
+        self, failure, budget: RetryBudget, delay: float, give_up: str, errback, callback=None
+    ) -> None:
+        """One retry of ``budget`` for ``failure``: raise OperationalError(``give_up``) when
+        the budget cannot pay for ``delay`` (or ``stop`` is set), else call ``errback`` as
+        kombu does (``errback(exc, interval)``) and sleep ``delay``."""
         if not budget.allows(delay) or self.stop.is_set():
-            raise OperationalError(
-                f"{failure!r} (gave up after {budget.used} retries)"
-            ) from failure
+            raise OperationalError(give_up) from failure
         budget.spend()
         if errback is not None:
             errback(failure, delay)
-        if not self.runtime.sleep(delay, self.stop):
+        if not self._sleep(delay, callback):
             raise OperationalError("stopped while retrying") from failure
 
     def autoretry(self, fun: Callable, channel=None, **ensure_options) -> Callable:

@@ -36,6 +36,16 @@ import importlib
 from collections.abc import Callable
 
 
+def play_style(styles: dict[str, Callable], env, spec) -> None:
+    """Play a consumer ``spec`` with the function an adapter writes for its style
+    (:data:`scenarios.model.CONSUMER_STYLES`); the built-in adapters write all four."""
+    try:
+        role = styles[spec.style]
+    except KeyError:
+        raise AdapterError(f"this adapter has no {spec.style!r} consumer") from None
+    role(env, spec)
+
+
 class AdapterError(ValueError):
     """``--client`` names no adapter, or its factory cannot be imported or called."""
 

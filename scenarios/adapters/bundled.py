@@ -9,6 +9,7 @@ from __future__ import annotations
 from client import Connection, Consumer, Producer, Queue
 from client.errors import ConfigurationError, OperationalError
 from client.mixins import ConsumerMixin
+from scenarios.adapters import play_style
 from scenarios.adapters.probes import PROBES
 
 #: how the consumers retry (the seeds' values, unbounded: the scenario's duration bounds it)
@@ -51,12 +52,7 @@ class BundledAdapter:
     # -- consumers ---------------------------------------------------------------------------
 
     def consumer(self, env, spec) -> None:
-        {
-            "ensure": _ensure_consumer,
-            "mixin": _mixin_consumer,
-            "simple": _simple_consumer,
-            "autoretry": _autoretry_consumer,
-        }[spec.style](env, spec)
+        play_style(CONSUMERS, env, spec)
 
     def probe(self, env, probe) -> None:
         PROBES[probe.name](env, **probe.params)
@@ -155,3 +151,11 @@ def _autoretry_consumer(env, spec) -> None:
             continue
         _handle(env, spec, message)
     conn.collect()
+
+
+CONSUMERS = {
+    "ensure": _ensure_consumer,
+    "mixin": _mixin_consumer,
+    "simple": _simple_consumer,
+    "autoretry": _autoretry_consumer,
+}

@@ -14,6 +14,8 @@ from __future__ import annotations
 import kombu
 from kombu.mixins import ConsumerMixin
 
+from scenarios.adapters import play_style
+
 FOREVER = {"max_retries": None, "interval_start": 0.2, "interval_step": 0.2, "interval_max": 1.0}
 
 
@@ -53,12 +55,7 @@ class KombuAdapter:
         conn.release()
 
     def consumer(self, env, spec) -> None:
-        {
-            "ensure": _ensure_consumer,
-            "mixin": _mixin_consumer,
-            "simple": _simple_consumer,
-            "autoretry": _autoretry_consumer,
-        }[spec.style](env, spec)
+        play_style(CONSUMERS, env, spec)
 
 
 def _queue(env) -> kombu.Queue:
@@ -178,3 +175,11 @@ def _autoretry_consumer(env, spec) -> None:
             continue
         _received(env, spec, message)
     conn.release()
+
+
+CONSUMERS = {
+    "ensure": _ensure_consumer,
+    "mixin": _mixin_consumer,
+    "simple": _simple_consumer,
+    "autoretry": _autoretry_consumer,
+}

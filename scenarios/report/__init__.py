@@ -7,6 +7,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scenarios.checker import KEY_FIGURES, format_value
+
+
+def probe_figures(result) -> dict[str, str]:
+    """A probe run's own figures (``probe.*``, prefix dropped), formatted; {} for a pipeline."""
+    return {
+        k[len("probe.") :]: format_value(v)
+        for k, v in sorted(result.figures.items())
+        if k.startswith("probe.")
+    }
+
+
+def figure_cells(result) -> list[str]:
+    """One cell per key figure; a probe run has no pipeline, so its cells say "-"."""
+    if probe_figures(result):
+        return ["-"] * len(KEY_FIGURES)
+    return [format_value(result.figures.get(k, "-")) for k in KEY_FIGURES]
+
+
+def probe_text(result) -> str:
+    return " ".join(f"{k}={v}" for k, v in probe_figures(result).items())
+
 
 def write_all(results: list, folder: Path, title: str = "warren run") -> dict[str, Path]:
     """Write report.xml, summary.md and index.html (+ timelines) into ``folder``."""

@@ -8,7 +8,8 @@ import base64
 import html
 from pathlib import Path
 
-from scenarios.checker import KEY_FIGURES, format_value
+from scenarios.checker import KEY_FIGURES
+from scenarios.report import figure_cells, probe_text
 from scenarios.report.timeline import STATE_COLORS, render_png
 
 STYLE = """
@@ -34,10 +35,10 @@ def pictured(results: list) -> list:
 def render(results: list, title: str = "warren run") -> str:
     esc = html.escape
     passed = sum(1 for r in results if r.passed)
-    head = "".join(f"<th>{esc(k)}</th>" for k in KEY_FIGURES)
+    head = "".join(f"<th>{esc(k)}</th>" for k in (*KEY_FIGURES, "probe"))
     rows = []
     for r in results:
-        cells = "".join(f"<td>{esc(format_value(r.figures.get(k, '-')))}</td>" for k in KEY_FIGURES)
+        cells = "".join(f"<td>{esc(c)}</td>" for c in (*figure_cells(r), probe_text(r)))
         rows.append(
             f"<tr><td><a href='#{esc(r.scenario)}-{r.seed}'>{esc(r.scenario)}</a></td>"
             f"<td>{r.seed}</td><td class='{r.verdict}'>{r.verdict}</td>{cells}</tr>"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from scenarios.checker import KEY_FIGURES, format_value
+from scenarios.checker import KEY_FIGURES
+from scenarios.report import figure_cells, probe_text
 
 VERDICT = {"pass": "pass", "fail": "**FAIL**", "error": "**ERROR**"}
 
@@ -14,12 +15,15 @@ def render(results: list, title: str = "warren run") -> str:
         "",
         f"{passed} of {len(results)} runs passed.",
         "",
-        "| scenario | seed | client | verdict | " + " | ".join(KEY_FIGURES) + " |",
-        "|---|---:|---|---|" + "---:|" * len(KEY_FIGURES),
+        "| scenario | seed | client | verdict | " + " | ".join(KEY_FIGURES) + " | probe |",
+        "|---|---:|---|---|" + "---:|" * len(KEY_FIGURES) + "---|",
     ]
     for r in results:
-        values = " | ".join(format_value(r.figures.get(k, "-")) for k in KEY_FIGURES)
-        lines.append(f"| {r.scenario} | {r.seed} | {r.client} | {VERDICT[r.verdict]} | {values} |")
+        values = " | ".join(figure_cells(r))
+        lines.append(
+            f"| {r.scenario} | {r.seed} | {r.client} | {VERDICT[r.verdict]} | {values} "
+            f"| {probe_text(r)} |"
+        )
     bad = [r for r in results if not r.passed]
     if bad:
         lines += ["", "## Failures", ""]

@@ -7,6 +7,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from scenarios.checker import KEY_FIGURES, format_value
+from scenarios.report import probe_figures, probe_text
 
 STYLE = {"pass": "green", "fail": "bold red", "error": "bold magenta"}
 
@@ -35,9 +36,8 @@ SHORT = {
 
 def key_figures(result) -> str:
     """The figures that say most about a run: its probe's, or the pipeline's key ones."""
-    probe = {k: v for k, v in result.figures.items() if k.startswith("probe.")}
-    if probe:
-        return " ".join(f"{k[6:]}={format_value(v)}" for k, v in sorted(probe.items()))
+    if probe_figures(result):
+        return probe_text(result)
     parts = [f"{SHORT[k]} {format_value(result.figures.get(k, '-'))}" for k in KEY_FIGURES]
     return " · ".join(parts)
 

@@ -8,8 +8,12 @@ import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
+import xmlschema
+
+SCHEMA = Path(__file__).parent / "data" / "junit-10.xsd"
 
 FAILING = """
 [[scenario]]
@@ -21,6 +25,33 @@ consumers = [{style = "ensure"}]
 faults = [{action = "kill", args = ["node1"], at = 1.0}]
 expect = {max_publish_recovery = "<= 0.001"}
 """
+
+
+def assert_valid_junit(path: Path) -> None:
+    """Valid under the schema pytest's own JUnit output is checked against."""
+    xmlschema.XMLSchema(SCHEMA).validate(path)
+
+
+def test_the_schema_accepts_pytests_own_report_with_a_pass_a_failure_and_an_error(tmp_path):
+    (tmp_path / "test_three.py").write_text(
+        "import pytest\n"
+        "@pytest.fixture\ndef broken():\n    raise RuntimeError('setup')\n"
+        "def test_pass():\n    pass\n"
+        "def test_fail():\n    assert 0\n"
+        "def test_error(broken):\n    pass\n"
+    )
+    xml = tmp_path / "pytest.xml"
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}"],
+        cwd=tmp_path, capture_output=True, timeout=120,
+    )  # fmt: skip
+    suite = ET.parse(xml).getroot().find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "1", "1")
+    assert_valid_junit(xml)
+    bad = tmp_path / "bad.xml"
+    bad.write_text('<testsuites><testsuite name="x"><testcase/></testsuite></testsuites>')
+    with pytest.raises(xmlschema.XMLSchemaValidationError):
+        assert_valid_junit(bad)
 
 
 def warren(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -37,6 +68,7 @@ def test_a_passing_run_prints_the_table_and_writes_the_report(tmp_path):
     out = warren("run", "-k", "publish.confirms-*", "--seeds", "2", "--report", str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert "publish.confirms-kill" in out.stdout and "8 of 8 runs passed" in out.stdout
+    assert_valid_junit(tmp_path / "report.xml")
     root = ET.parse(tmp_path / "report.xml").getroot()
     assert root.tag == "testsuites"
     (suite,) = root
@@ -67,6 +99,7 @@ def test_a_failing_run_exits_1_and_its_replay_reproduces_it(tmp_path):
         r"warren replay --scenario user\.too-strict --seed 1 --scenarios \S+", out.stdout
     )
     assert replay, out.stdout
+    assert_valid_junit(report / "report.xml")
     failure = ET.parse(report / "report.xml").getroot().find("testsuite/testcase/failure")
     assert "max_publish_recovery" in failure.get("message")
     assert replay.group(0) in failure.text
@@ -97,6 +130,7 @@ def test_an_adapter_that_cannot_be_imported_errs_each_run_and_the_report_says_so
         "--report", str(tmp_path),
     )  # fmt: skip
     assert out.returncode == 1
+    assert_valid_junit(tmp_path / "report.xml")
     error = ET.parse(tmp_path / "report.xml").getroot().find("testsuite/testcase/error")
     assert "no_such_pkg:factory" in error.get("message") and "cannot be imported" in error.get(
         "message"
