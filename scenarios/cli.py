@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--scenario", help="replay one catalog scenario (as warren run ran it)")
     replay.add_argument("--client", default="bundled", help="the scenario's client adapter")
     replay.add_argument(
+        "--backend",
+        default="virtual",
+        choices=("virtual", "live"),
+        help="virtual (the same history again) or live (a fresh real-time run)",
+    )
+    replay.add_argument(
         "--scenarios", action="append", default=[], help="user scenarios (module or .toml)"
     )
     replay.set_defaults(func=cmd_replay)

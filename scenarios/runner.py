@@ -30,7 +30,7 @@ from scenarios.model import Scenario, parse_condition
 
 BACKENDS = ("virtual", "live")
 WATCH_EVERY = 0.05  # virtual seconds between two looks of the conditional-fault watcher
-SETTLE_QUIET = 30.0  # a consumer stops once publishers are done and nothing came for this
+SETTLE_QUIET = 30.0  # a consumer stops once publishers are done and nothing happened for this
 DEFAULT_WALL_TIMEOUT = 120.0
 
 
@@ -61,8 +61,11 @@ class Result:
     @property
     def replay(self) -> str:
         client = "" if self.client == "bundled" else f" --client {self.client}"
+        backend = "" if self.backend == "virtual" else f" --backend {self.backend}"
         sources = "".join(f" --scenarios {source}" for source in self.sources)
-        return f"warren replay --scenario {self.scenario} --seed {self.seed}{client}{sources}"
+        return (
+            f"warren replay --scenario {self.scenario} --seed {self.seed}{client}{backend}{sources}"
+        )
 
 
 class Env:
@@ -90,7 +93,7 @@ class Env:
         self.counts["reconnects"] = 0
         self._sent: set = set()
         self._delivered: set = set()
-        self._last_delivery = 0.0
+        self._last_progress = 0.0  # the last delivery, fault or reconnect
         self.wall_expired = False  # the runner's wall-clock limit struck
         self.ports = {}  # port -> node index, for node_index
 
@@ -116,13 +119,20 @@ class Env:
 
     def settled(self) -> bool:
         """True once consumers may stop: the publishers are done and every sent message was
-        delivered (or nothing came for SETTLE_QUIET s), or the scenario's time is up."""
+        delivered (or nothing came for SETTLE_QUIET s since the last delivery, fault or
+        reconnect, so a client that recovers late still gets to drain), or time is up."""
         self.scan()
         if self.clock() >= self.scenario.duration - 1:
             return True
         if self.publishers_left:
             return False
-        return self._sent <= self._delivered or self.clock() - self._last_delivery > SETTLE_QUIET
+        return self.drained() or self.clock() - self._last_progress > SETTLE_QUIET
+
+    def drained(self) -> bool:
+        """The publishers are done and every sent message was delivered: nothing is left
+        that a fault still to come could change (a quiet run is settled, not drained)."""
+        self.scan()
+        return not self.publishers_left and self._sent <= self._delivered
 
     # -- the runner's side -----------------------------------------------------------------------
 
@@ -138,11 +148,14 @@ class Env:
             elif kind == "deliver":
                 self._delivered.add(message_id(details))
                 self.counts["delivered"] += 1
-                self._last_delivery = t
+                self._last_progress = t
             elif kind in ("ack", "reject", "requeue"):
                 self.counts["acked"] += 1
             elif kind == "recovery_succeeded":
                 self.counts["reconnects"] += 1
+                self._last_progress = t
+            elif kind == "fault":  # a repair may bring the deliveries back: wait again
+                self._last_progress = t
         self._seen = len(events)
 
     def counter(self, name: str) -> int:

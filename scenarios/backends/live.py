@@ -5,22 +5,26 @@ Roles run as threads; timed faults are applied by a scheduler thread at their re
 (seconds from the start), conditional ones by a watcher thread polling the history; the
 node faults go through ``SimCluster``, the Toxiproxy ones through the cluster's own
 Toxiproxy API (no extra hop), the alarm through the node. ``isolate`` / ``rejoin`` (a
-per-client cable) exist in the virtual world only: a scenario that uses them ends with
-verdict ``error`` here, saying so. Histories are not deterministic (no digest); the bundled
+role's cable) go through per-role proxies (:mod:`scenarios.backends.isolation`), set up
+only for scenarios that use them. Histories are not deterministic (no digest); the bundled
 client records its events through a runtime that writes into the run's history.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 
 from broker_sim import SimCluster
+from broker_sim.drivers.live import LOOPBACK
+from broker_sim.urls import amqp_url
 from client.runtime import RealRuntime
+from scenarios.backends.isolation import RoleLinks
 from scenarios.runner import Env, guarded, make_result, spawn_roles, watch
 
-LIVE_ONLY_MISSING = ("isolate", "rejoin")
+ROLE_FAULTS = ("isolate", "rejoin")  # through per-role proxies (scenarios.backends.isolation)
 #: real seconds a live run may go on after its last timed fault and its publishers' nominal
 #: end: a client still busy then is taken as hung (a virtual run has its full duration)
 LIVE_GRACE = 45.0
@@ -52,10 +56,12 @@ class LiveHistory(RealRuntime):
             self.events.append((time.monotonic() - self.started, kind, details))
 
 
-def apply_fault(cluster: SimCluster, fault) -> None:
+def apply_fault(cluster: SimCluster, fault, links: RoleLinks | None = None) -> None:
     """One fault of the vocabulary on the live cluster (raises ValueError if it cannot)."""
     action, args = fault.action, fault.args
-    if action in CLUSTER_CALLS:
+    if action in ROLE_FAULTS and links is not None:
+        getattr(links, action)(*args)
+    elif action in CLUSTER_CALLS:
         getattr(cluster, CLUSTER_CALLS[action])(*args)
     elif action in ("alarm", "clear_alarm"):
         cluster.node(args[0]).set_memory_alarm(action == "alarm")
@@ -83,22 +89,22 @@ def _toxiproxy(cluster: SimCluster, action: str, args: tuple, kwargs: dict) -> N
 
 def run_live(scenario, seed: int, adapter, wall_timeout: float = 300.0):
     started = time.monotonic()
-    blocked = sorted({f.action for f in scenario.faults} & set(LIVE_ONLY_MISSING))
     history = LiveHistory(started)
-    if blocked:
-        return make_result(scenario, seed, adapter, "live", [], [], started,
-                           f"faults {blocked} exist in the virtual world only")  # fmt: skip
     setup = scenario.setup
-    with SimCluster(nodes=setup.nodes, seed=seed, election_timeout=setup.election_timeout) as sim:
-        env = Env(
-            scenario,
-            history.events,
-            history,
-            lambda i: sim.urls[i],
-            lambda: time.monotonic() - started,
-            time.sleep,
-        )
+    with (
+        SimCluster(nodes=setup.nodes, seed=seed, election_timeout=setup.election_timeout) as sim,
+        _role_links(scenario, sim, seed) as links,
+    ):
+
+        def url_of(i: int) -> str:
+            port = links.port_for(i) if links is not None else None
+            return sim.urls[i] if port is None else amqp_url(LOOPBACK, port)
+
+        clock = lambda: time.monotonic() - started  # noqa: E731
+        env = Env(scenario, history.events, history, url_of, clock, time.sleep)
         env.ports = {node.port: i for i, node in enumerate(sim.nodes)}
+        if links is not None:
+            env.ports.update({port: i for (_, i), port in links.ports.items()})
         escaped: list = []
         threads: list[threading.Thread] = []
 
@@ -113,7 +119,7 @@ def run_live(scenario, seed: int, adapter, wall_timeout: float = 300.0):
             def fire(fault) -> None:
                 history.record("fault", action=fault.describe().rsplit(" at ", 1)[0])
                 try:
-                    apply_fault(sim, fault)
+                    apply_fault(sim, fault, links)
                 except (ValueError, KeyError) as exc:
                     fault_errors.append(f"{fault.describe()}: {exc}")
 
@@ -136,6 +142,20 @@ def run_live(scenario, seed: int, adapter, wall_timeout: float = 300.0):
     return make_result(scenario, seed, adapter, "live", history.events, escaped, started, error)
 
 
+@contextlib.contextmanager
+def _role_links(scenario, sim: SimCluster, seed: int):
+    """Per-role proxies when the scenario isolates a role, else None."""
+    if not any(f.action in ROLE_FAULTS for f in scenario.faults):
+        yield None
+        return
+    roles = [spec.name for spec in (*scenario.publishers, *scenario.consumers)]
+    links = RoleLinks(roles, [node.port for node in sim.nodes], seed)
+    try:
+        yield links
+    finally:
+        links.close()
+
+
 def _busy_until(scenario) -> float:
     faults = [f.at for f in scenario.faults if f.at is not None]
     publishing = [p.messages * p.interval for p in scenario.publishers]
@@ -143,10 +163,12 @@ def _busy_until(scenario) -> float:
 
 
 def _schedule(env: Env, timed: list, fire) -> None:
-    """Apply timed faults at their times; stop early once the roles have settled."""
+    """Apply timed faults at their times; stop early only once every sent message was
+    delivered. A run that merely went quiet (a hung client) still gets its repairs (resume,
+    start, remove_toxic) on time, so a client is never blamed for a fault left in place."""
     for fault in timed:
         while env.clock() < fault.at:
-            if not env.publishers_left and env.settled():
+            if env.drained():
                 return
             time.sleep(min(0.05, max(0.0, fault.at - env.clock())))
         fire(fault)

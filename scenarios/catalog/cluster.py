@@ -3,6 +3,7 @@ queue missing where the client fails over to."""
 
 from __future__ import annotations
 
+from scenarios.catalog.kombu_notes import REDECLARE_404
 from scenarios.model import ConsumerSpec, Fault, Publisher, Setup, pipeline
 
 _rolling = tuple(
@@ -71,5 +72,6 @@ SCENARIOS = (
         setup=Setup(queue_type="classic"),
         publisher=Publisher(messages=30, interval=0.1),
         consumer=ConsumerSpec(nodes=(0, 1, 2), work_seconds=0.3),
+        kombu_weakness=REDECLARE_404,
     ),
 )

@@ -3,6 +3,7 @@ never dropped."""
 
 from __future__ import annotations
 
+from scenarios.catalog.kombu_notes import POLITE_CLOSE
 from scenarios.model import ConsumerSpec, Fault, Publisher, pipeline
 
 SCENARIOS = (
@@ -14,6 +15,7 @@ SCENARIOS = (
         publisher=Publisher(messages=20, interval=3.0),
         consumer=ConsumerSpec(heartbeat=5),
         expect={"max_consumer_silence": "<= 20"},
+        kombu_weakness=POLITE_CLOSE,
     ),
     pipeline(
         "heartbeat.busy-consumer",
@@ -23,6 +25,7 @@ SCENARIOS = (
         publisher=Publisher(messages=200, interval=0.05),
         consumer=ConsumerSpec(heartbeat=4),
         expect={"max_consumer_silence": "<= 15"},
+        kombu_weakness=POLITE_CLOSE,
     ),
     pipeline(
         "heartbeat.long-callback",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from scenarios.catalog.kombu_notes import CONFIRM_THEN_CLOSE
 from scenarios.model import Fault, Publisher, pipeline
 
 
@@ -46,6 +47,7 @@ SCENARIOS = (
         _toxic("timeout", {"timeout": 0}, until=33.0),
         publisher=Publisher(heartbeat=4),
         expect={"max_publish_recovery": "<= 15"},
+        kombu_weakness=CONFIRM_THEN_CLOSE,
     ),
     pipeline(
         "network.isolated-publisher",

@@ -3,6 +3,7 @@ confirms the publisher must at least keep going (what it loses is counted, not j
 
 from __future__ import annotations
 
+from scenarios.catalog.kombu_notes import CONFIRM_THEN_CLOSE
 from scenarios.model import Fault, Publisher, pipeline
 
 _TOXIC_BLACKHOLE = Fault("add_toxic", ("node1", "timeout"), {"timeout": 0}, at=3.0)
@@ -15,6 +16,7 @@ _FAULTS = {
         Fault("remove_toxic", ("node1", "timeout_downstream"), at=40.0),
     ),
 }
+_KOMBU = {"hung-node": CONFIRM_THEN_CLOSE, "dead-link": CONFIRM_THEN_CLOSE}
 _WHAT = {
     "kill": "node1, the publisher's node, is killed (sockets reset) and restarted",
     "graceful-stop": "node1 is stopped gracefully (320 CONNECTION_FORCED) and restarted",
@@ -31,6 +33,7 @@ SCENARIOS = tuple(
         faults,
         publisher=Publisher(heartbeat=4),
         expect={"max_publish_recovery": "<= 15"},
+        kombu_weakness=_KOMBU.get(fault),
     )
     for fault, faults in _FAULTS.items()
 ) + (

@@ -1,0 +1,56 @@
+"""Scenarios that catch a known kombu weakness fail with unmodified kombu, for the reason
+the comparison table gives (scenarios/catalog/kombu_notes.py), while the bundled client
+passes the same scenario on the same (live) backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from scenarios import adapters, catalog
+from scenarios.catalog import kombu_notes
+from scenarios.runner import run_one
+
+
+def fault_time(result, action: str) -> float:
+    return next(t for t, kind, d in result.events if kind == "fault" and d["action"] == action)
+
+
+def recoveries(result, actor: str) -> list[float]:
+    return [
+        t for t, kind, d in result.events
+        if kind == "recovery_succeeded" and d.get("actor") == actor
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def hung_node():
+    scenario = catalog.find("consume.ensure-hung-node")
+    return scenario, {
+        client: run_one(scenario, 1, adapters.load(client), "live")
+        for client in ("bundled", "kombu")
+    }
+
+
+def test_kombu_stalls_in_its_polite_close_until_the_hung_node_resumes(hung_node):
+    scenario, results = hung_node
+    assert scenario.kombu_weakness == kombu_notes.POLITE_CLOSE
+    ours, kombu = results["bundled"], results["kombu"]
+    assert ours.passed, (ours.misses, ours.error)
+    assert kombu.verdict == "fail", (kombu.misses, kombu.error)
+    assert any(m.startswith("max_consumer_silence") for m in kombu.misses), kombu.misses
+    resumed = fault_time(kombu, "resume node3")
+    # the reason: no failover while node3 hangs; kombu's reconnect comes only once the node
+    # answers its channel.close again, and then nothing confirmed is lost
+    assert min(recoveries(kombu, "consumer")) >= resumed
+    assert min(recoveries(ours, "consumer")) < resumed - 20
+    assert kombu.figures["lost"] == 0 and kombu.figures["delivered"] >= 100
+
+
+def test_kombu_lets_the_404_of_a_queue_on_a_down_node_escape_ensure():
+    scenario = catalog.find("cluster.queue-node-down")
+    assert scenario.kombu_weakness == kombu_notes.REDECLARE_404
+    kombu = run_one(scenario, 1, adapters.load("kombu"), "live")
+    assert kombu.verdict == "fail"
+    assert "escaped == 0: got 1" in kombu.misses
+    (trace,) = kombu.escaped
+    assert "NotFound" in trace and "404" in trace and "in revive" in trace
