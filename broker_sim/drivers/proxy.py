@@ -2,9 +2,10 @@
 
 ``ToxiproxyServer`` runs an event loop in a background thread (``with ToxiproxyServer() as
 srv: srv.url``) or in the foreground (``warren proxy``). The sans-IO
-:class:`~broker_sim.toxiproxy.api.ToxiproxyAPI` decides every API answer; this module only
-parses HTTP/1.1, owns the sockets, and moves bytes through each connection's toxic chains
-(:mod:`broker_sim.toxics`), applying their timestamped output in order.
+:class:`~broker_sim.toxiproxy.api.ToxiproxyAPI` decides every API answer and
+:mod:`broker_sim.drivers.http` parses HTTP/1.1; this module owns the sockets and moves
+bytes through each connection's toxic chains (:mod:`broker_sim.toxics`), applying their
+timestamped output in order.
 """
 
 from __future__ import annotations
@@ -20,21 +21,11 @@ import time
 from concurrent.futures import Future
 from pathlib import Path
 
+from broker_sim.drivers.http import serve_http
 from broker_sim.toxics import CLOSE, DATA, RESET, Event, Toxic
 from broker_sim.toxics.pipe import ToxicPipe
 from broker_sim.toxiproxy.api import Proxy, ToxiproxyAPI
 
-STATUS_TEXT = {
-    200: "OK",
-    201: "Created",
-    204: "No Content",
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    500: "Internal Server Error",
-}
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
@@ -237,31 +228,7 @@ class ToxiproxyServer:
     # -- HTTP -------------------------------------------------------------------------------
 
     async def _http_client(self, reader: asyncio.StreamReader, writer) -> None:
-        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ValueError):
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _version = lines[0].split(" ", 2)
-                headers = {}
-                for line in lines[1:]:
-                    if ":" in line:
-                        key, value = line.split(":", 1)
-                        headers[key.strip().lower()] = value.strip()
-                length = int(headers.get("content-length", "0") or 0)
-                body = await reader.readexactly(length) if length else b""
-                status, out_headers, data = self.api.handle(method, target, headers, body)
-                self._write_response(writer, status, out_headers, data)
-                await writer.drain()
-                if headers.get("connection", "").lower() == "close":
-                    break
-        writer.close()
-
-    @staticmethod
-    def _write_response(writer, status: int, headers: dict, body: bytes) -> None:
-        lines = [f"HTTP/1.1 {status} {STATUS_TEXT.get(status, '')}"]
-        lines += [f"{k}: {v}" for k, v in headers.items()]
-        lines.append(f"Content-Length: {len(body)}")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        await serve_http(reader, writer, self.api.handle)
 
     # -- lifecycle --------------------------------------------------------------------------
 
