@@ -59,7 +59,8 @@ def channel_reopen(ch, m: C.Channel.Open) -> None:
 
 
 def exchange_declare(ch, m: C.Exchange.Declare) -> None:
-    if m.exchange == "" and not m.passive:
+    """rabbit_channel refuses the default exchange to every declare, passive ones too."""
+    if m.exchange == "":
         raise AMQPError.of("default_exchange_op")
     if not m.passive:
         ch.conn.check_permission("configure", "exchange", m.exchange)
@@ -158,12 +159,14 @@ def queue_delete(ch, m: C.Queue.Delete) -> None:
     """Deleting a missing queue answers delete-ok with 0 (RabbitMQ 3.x)."""
     name = _queue_name(ch, m.queue)
     ch.conn.check_permission("configure", "queue", name)
-    count = 0
-    if name in ch.vhost.queues:
-        ch.vhost.usable_queue(name, ch.conn)
-        count = ch.vhost.delete_queue(name, m.if_unused, m.if_empty)
-    if not m.nowait:
-        ch.send(C.Queue.DeleteOk(message_count=count))
+    def reply(count: int) -> None:
+        if not m.nowait:
+            ch.send(C.Queue.DeleteOk(message_count=count))
+
+    if name not in ch.vhost.queues:
+        return reply(0)
+    ch.vhost.usable_queue(name, ch.conn)
+    ch.vhost.delete_queue(name, m.if_unused, m.if_empty, on_deleted=reply)
 
 
 # -- basic class (spec 1.8) ---------------------------------------------------------------
@@ -250,10 +253,16 @@ def basic_reject(ch, m: C.Basic.Reject) -> None:
 
 
 def basic_recover(ch, m: C.Basic.Recover) -> None:
+    basic_recover_async(ch, m)
+    ch.send(C.Basic.RecoverOk())
+
+
+def basic_recover_async(ch, m) -> None:
+    """Requeue every unacked delivery, no reply (deprecated in 0-9-1, kept by RabbitMQ);
+    requeue=false is 540 NOT_IMPLEMENTED, a connection error."""
     if not m.requeue:
         raise AMQPError.of("not_implemented", detail="requeue=false")
     ch.requeue_all()
-    ch.send(C.Basic.RecoverOk())
 
 
 # -- confirm and tx classes (RabbitMQ extension; spec 1.9) -------------------------------
@@ -329,6 +338,7 @@ HANDLERS = {
     C.Basic.Nack: basic_nack,
     C.Basic.Reject: basic_reject,
     C.Basic.Recover: basic_recover,
+    C.Basic.RecoverAsync: basic_recover_async,
     C.Confirm.Select: confirm_select,
     C.Tx.Select: tx_select,
     C.Tx.Commit: tx_commit,

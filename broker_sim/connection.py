@@ -54,7 +54,7 @@ HEADER, START_OK, TUNE_OK, OPEN_WAIT, OPEN, CLOSING, CLOSED = (
 ACCEPTED_HEADERS = frozenset({PROTOCOL_HEADER, b"AMQP\x01\x01\x00\x09", b"AMQP\x01\x01\x09\x01"})
 FRAME_MIN_SIZE = 4096  # frame_max before tuning (spec 4.2.1; RabbitMQ ?FRAME_MIN_SIZE)
 HANDSHAKE_TIMEOUT = 10.0  # RabbitMQ handshake_timeout
-CLOSING_TIMEOUT = 30.0  # how long RabbitMQ waits for close-ok before dropping the socket
+CLOSING_TIMEOUT = 30.0  # RabbitMQ's longest wait for close-ok, or for the client's own close
 PUBLISH_METHODS = (C.Basic.Publish, PublishMethod)  # what an alarm holds
 
 
@@ -295,6 +295,17 @@ class ServerConnection:
     def server_close(self, code: int, text: str) -> None:
         """Broker-initiated close, e.g. 320 CONNECTION_FORCED on shutdown."""
         self.hard_error(AMQPError(code, text))
+
+    def leave_socket_to_client(self) -> None:
+        """rabbit_reader:close_connection after the client's connection.close: close-ok
+        is sent, the channels and exclusive queues go, and the socket is the client's to
+        close; the node ends it itself after the heartbeat interval (at most 30 s)."""
+        if self.state != CLOSED:
+            self._teardown_channels()
+        self.state = CLOSED
+        self._cancel_timers()
+        wait = self.heartbeat if 0 < self.heartbeat < CLOSING_TIMEOUT else CLOSING_TIMEOUT
+        self._arm(wait, self._drop)
 
     def _drop(self) -> None:
         """Close the transport once the pending output is written."""

@@ -75,7 +75,7 @@ class FrameReader:
                 kind, channel, size = _HDR.unpack_from(buf, pos)
                 if kind not in _DECODERS:
                     raise AMQPError.of("unknown_frame_type", frame_type=kind)
-                if self.frame_max and size + FRAME_OVERHEAD > self.frame_max:
+                if self.frame_max and size > self.frame_max:  # ?FRAME_SIZE_FUDGE = 8
                     raise AMQPError.of(
                         "frame_too_large",
                         frame_type=kind,
@@ -111,7 +111,7 @@ class FrameReader:
             return None
         kind, hchannel, hsize = _HDR.unpack_from(buf, hpos)
         hend = hpos + 7 + hsize
-        limit = self.frame_max - FRAME_OVERHEAD if self.frame_max else None
+        limit = self.frame_max or None  # as the check above
         if kind != FRAME_HEADER or hchannel != channel or hsize < 14 or len(buf) <= hend:
             return None
         if (limit is not None and hsize > limit) or buf[hend] != FRAME_END:

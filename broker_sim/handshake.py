@@ -56,7 +56,10 @@ def connection_open(conn, m: C.Connection.Open) -> None:
 
 def connection_close(conn, m: C.Connection.Close) -> None:
     conn.send_method(0, C.Connection.CloseOk())
-    conn._drop()
+    if conn.state == "open":
+        conn.leave_socket_to_client()
+    else:  # mid-handshake: nothing to leave to the client
+        conn._drop()
 
 
 def connection_close_ok(conn, m: C.Connection.CloseOk) -> None:

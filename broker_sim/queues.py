@@ -5,7 +5,10 @@ FIFO per priority when ``x-max-priority`` is set) and a round-robin list of cons
 ``dispatch`` hands ready messages to consumers that have credit (prefetch) until one side
 runs out. Delivered-but-unacked messages live in the consuming channel; the channel calls
 back ``settle`` (ack, or discard after reject) or ``requeue`` (nack/reject/recover/close),
-and requeued messages return to the head in their original order with ``redelivered``.
+and requeued messages return to their original places (by publish sequence, as
+rabbit_variable_queue does: ``abcde`` rejected one at a time in any order comes back
+``abcde``; within each level of a priority queue) marked ``redelivered``. Quorum queues
+keep returns apart instead (see :mod:`broker_sim.quorum`).
 
 Expiry follows RabbitMQ: messages expire at the head of the queue (per-queue
 ``x-message-ttl`` and per-message ``expiration``); a timer on the head expiry drops them
@@ -16,6 +19,7 @@ clock, timers and dead-letter sink through :class:`QueueHost`.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -55,14 +59,27 @@ class Consumer:
         return self.no_ack or self.prefetch == 0 or self.unacked < self.prefetch
 
 
+def _by_seq(qm: QueuedMessage) -> int:
+    return qm.seq
+
+
 class FifoStore(deque):
     """Ready messages in order: a deque (``len``, ``append`` and ``pop`` from the head are
     C-level calls on the hot path) with the store interface PriorityStore shares."""
 
     pop = deque.popleft  # the store's pop takes the head
 
-    def push_front(self, qms: list[QueuedMessage]) -> None:
-        self.extendleft(reversed(qms))
+    def restore(self, qms: list[QueuedMessage]) -> None:
+        """Requeued messages (sorted by seq) back in their places among the ready ones,
+        which are in seq order too (publishes append, crash recovery sorts)."""
+        if not qms:
+            return
+        if not self or qms[-1].seq < self[0].seq:  # the usual case: all older than the head
+            self.extendleft(reversed(qms))
+            return
+        merged = list(heapq.merge(self, qms, key=_by_seq))
+        deque.clear(self)
+        self.extend(merged)
 
     def peek(self) -> QueuedMessage | None:
         return self[0] if self else None
@@ -85,9 +102,9 @@ class PriorityStore:
     def append(self, qm: QueuedMessage) -> None:
         self._level(qm).append(qm)
 
-    def push_front(self, qms: list[QueuedMessage]) -> None:
+    def restore(self, qms: list[QueuedMessage]) -> None:
         for level in self._levels:
-            level.push_front([qm for qm in qms if self._level(qm) is level])
+            level.restore([qm for qm in qms if self._level(qm) is level])
 
     def _top(self) -> FifoStore | None:
         for level in reversed(self._levels):
@@ -302,14 +319,14 @@ class ClassicQueue:
         return qm
 
     def requeue(self, qms: Iterable[QueuedMessage]) -> None:
-        """Put unacked messages back at the head in publish order, marked redelivered."""
+        """Put unacked messages back (see the store's ``restore``), marked redelivered."""
         items = sorted(qms, key=lambda q: q.seq)
         for qm in items:
             qm.redelivered = True
             self.unacked -= 1
             self.in_flight.pop(qm.seq, None)
             self.bytes_ready += len(qm.message.body)
-        self.store.push_front(items)
+        self.store.restore(items)
         self._arm_expiry()
 
     def track_unacked(self, qm: QueuedMessage) -> None:

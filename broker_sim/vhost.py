@@ -169,11 +169,16 @@ class VHost:
         src.bindings[Binding(source, dest, dest_kind, key, freeze_args(args))] = None
 
     def unbind(self, source: str, dest: str, dest_kind: str, key: str, args: dict) -> None:
+        """rabbit_binding:remove: a missing source, destination or binding is unbind-ok
+        (only the default exchange is refused, by rabbit_channel, before this)."""
         if source == "":
             raise AMQPError.of("default_exchange_op")
-        self._destination(dest, dest_kind)
-        src = self.exchange(source)
-        src.bindings.pop(Binding(source, dest, dest_kind, key, freeze_args(args)), None)
+        src = self.exchanges.get(source)
+        missing_dest = dest not in (self.queues if dest_kind == "queue" else self.exchanges)
+        binding = Binding(source, dest, dest_kind, key, freeze_args(args))
+        if src is None or missing_dest or binding not in src.bindings:
+            return
+        del src.bindings[binding]
         self._maybe_auto_delete(src)
 
     def _destination(self, name: str, kind: str) -> None:
@@ -223,7 +228,10 @@ class VHost:
         existing = self.queues.get(name)
         if existing is not None:
             self.usable_queue(name, owner)
-            self._check_queue_equivalent(existing, durable, exclusive, auto_delete, arguments)
+            if (existing.exclusive_owner is not None) != exclusive:
+                # rabbit_amqqueue:assert_equivalence -> check_exclusive_access(.., strict)
+                raise AMQPError.of("queue_locked", name=name, vhost=self.name)
+            self._check_queue_equivalent(existing, durable, auto_delete, arguments)
             existing.touch()
             return DeclareResult(existing, False)
         self._validate_queue_args(name, arguments)
@@ -278,10 +286,9 @@ class VHost:
                     "queue_arg_invalid", arg=arg, name=name, vhost=self.name, why=why % value
                 )
 
-    def _check_queue_equivalent(self, q, durable, exclusive, auto_delete, arguments) -> None:
+    def _check_queue_equivalent(self, q, durable, auto_delete, arguments) -> None:
         triples = [
             ("durable", durable, q.durable),
-            ("exclusive", exclusive, q.exclusive_owner is not None),
             ("auto_delete", auto_delete, q.auto_delete),
         ]
         for arg in EQUIVALENT_ARGS:
@@ -291,7 +298,12 @@ class VHost:
             triples.append((arg, received, current))
         self._check_equivalent("queue_inequivalent", q.name, triples)
 
-    def delete_queue(self, name: str, if_unused: bool = False, if_empty: bool = False) -> int:
+    def delete_queue(
+        self, name: str, if_unused: bool = False, if_empty: bool = False, on_deleted=None
+    ) -> int:
+        """Delete ``name``; ``on_deleted(count)`` runs once it is gone and before its
+        consumers hear basic.cancel, as RabbitMQ's delete-ok (a synchronous call to the
+        queue) precedes the cancel the channel sends when it sees the queue go."""
         q = self.queue(name)
         if if_unused and q.consumers:
             raise AMQPError.of("queue_in_use", name=name, vhost=self.name)
@@ -301,6 +313,8 @@ class VHost:
         del self.queues[name]
         self.dirty.pop(q, None)
         q.shutdown()
+        if on_deleted is not None:
+            on_deleted(count)
         for consumer in list(q.consumers):
             consumer.channel.server_cancel(consumer)
         q.consumers.clear()
