@@ -11,6 +11,10 @@ graceful stop sends connection.close 320 first; ``paused`` keeps the listener an
 sockets open but stops reading them, so clients see silence; ``running`` reopens the
 listener on the same port. A connection that a resource alarm blocks stops being read
 too, until the alarm clears (TCP back-pressure, as rabbit_reader stops reading).
+
+Each node also serves the management HTTP API (``LiveNode.management_url``; off with
+``management_port=None``) from :mod:`broker_sim.drivers.management`, whose listener
+follows the node's state the same way.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 
 from broker_sim.cluster import Cluster
 from broker_sim.drivers.loop_timer import LoopTimer
+from broker_sim.drivers.management import ManagementServer
 from broker_sim.drivers.pipes import TimedPipe
 from broker_sim.drivers.sim_toxiproxy import SimToxiproxy
 from broker_sim.node import Node, NodeConfig
@@ -120,6 +125,7 @@ class LiveNode:
         self.transports: dict[Any, asyncio.Transport] = {}
         self.links: dict[Any, ClientLink] = {}
         self.proxy_enabled = True  # the node's Toxiproxy proxy (disabled = down)
+        self.management: ManagementServer | None = None  # set by SimCluster
 
     # -- URLs -----------------------------------------------------------------------------
 
@@ -129,6 +135,11 @@ class LiveNode:
 
     def amqp_url(self, user: str = "guest", password: str = "guest", vhost: str = "/") -> str:
         return amqp_url(self.host, self.port, user, password, vhost)
+
+    @property
+    def management_url(self) -> str | None:
+        """The management HTTP API's base URL (``.../api/overview``; guest/guest)."""
+        return self.management.url if self.management is not None else None
 
     # -- loop-thread plumbing -------------------------------------------------------------
 
@@ -181,6 +192,8 @@ class LiveNode:
                 transport.resume_reading()
             elif not reading and transport.is_reading():
                 transport.pause_reading()
+        if self.management is not None:
+            await self.management.sync()
 
     def write_output(self) -> None:
         for conn, data, action in self.node.take_output():
@@ -246,7 +259,8 @@ def _reset(transport: asyncio.Transport) -> None:
 class SimCluster:
     """Simulated RabbitMQ nodes on loopback TCP; ``with SimCluster(nodes=3) as c: c.urls``.
 
-    ``port`` is the first node's port (0 = ephemeral; later nodes take port+i).
+    ``port`` is the first node's port (0 = ephemeral; later nodes take port+i);
+    ``management_port`` likewise for the management HTTP API (None = no management API).
     ``seed`` seeds every random choice (generated names, leader elections).
     Faults: ``kill``, ``stop``, ``start``, ``restart``, ``pause``, ``resume``,
     ``partition``, ``heal``, ``drop_heartbeats`` (see :mod:`broker_sim.cluster`).
@@ -261,11 +275,15 @@ class SimCluster:
         config: NodeConfig | None = None,
         election_timeout: float = 1.0,
         api_port: int | None = 0,
+        management_port: int | None = 0,
     ) -> None:
         if not isinstance(nodes, int) or nodes < 1:
             raise ValueError(f"nodes must be an integer >= 1, got {nodes!r}")
         if not 0 <= port <= 65535 or (port and port + nodes - 1 > 65535):
             raise ValueError(f"port must be 0..65535 for every node, got {port}")
+        mport = management_port
+        if mport is not None and (not 0 <= mport <= 65535 or (mport and mport + nodes - 1 > 65535)):
+            raise ValueError(f"management_port must be 0..65535 for every node, got {mport}")
         self.seed = seed if seed is not None else random.SystemRandom().getrandbits(32)
         self.cluster = Cluster(
             nodes,
@@ -278,6 +296,8 @@ class SimCluster:
             LiveNode(self, node, host, port + i if port else 0)
             for i, node in enumerate(self.cluster.nodes.values())
         ]
+        for i, live in enumerate(self.nodes if management_port is not None else ()):
+            live.management = ManagementServer(live, management_port + i if management_port else 0)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._timer = LoopTimer(time.time, self._on_timer)
@@ -323,6 +343,9 @@ class SimCluster:
         try:
             for node in self.nodes:
                 loop.run_until_complete(node.listen())
+            for node in self.nodes:
+                if node.management is not None:
+                    loop.run_until_complete(node.management.sync())
             if self.toxiproxy is not None:
                 self.toxiproxy.install_nodes()
                 loop.run_until_complete(self.toxiproxy.serve())
@@ -342,6 +365,8 @@ class SimCluster:
         if self.toxiproxy is not None:
             self.toxiproxy.shutdown()
         for node in self.nodes:
+            if node.management is not None:
+                node.management.close()
             if node.server is not None:
                 node.server.close()
             for transport in list(node.transports.values()):
