@@ -1,8 +1,9 @@
 """The ``warren`` command line.
 
 ``warren sim`` runs a standalone simulated cluster on loopback and prints one ``amqp://``
-URL per node, one per line, then the ``http://`` URL of its Toxiproxy-compatible API, and
-stays up until Ctrl-C or SIGTERM. ``warren proxy`` runs a standalone Toxiproxy-compatible
+URL per node, one per line, then the ``http://`` URL of its Toxiproxy-compatible API, then
+each node's management API URL (``http://``, guest/guest), and stays up until Ctrl-C or
+SIGTERM. ``warren proxy`` runs a standalone Toxiproxy-compatible
 server (API on 127.0.0.1:8474 by default, as Toxiproxy).
 """
 
@@ -156,6 +157,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
         for url in cluster.urls:
             print(url, flush=True)
         print(cluster.api_url, flush=True)
+        for node in cluster.nodes:
+            print(node.management_url, flush=True)
         while not stop.wait(0.5):
             pass
     finally:
