@@ -58,8 +58,9 @@ ERRORS = {
     "not_owner": (401, "not_authorised", "User not authorised to access object"),
 }
 
-#: (path template, methods, handler, access). Access: ``user`` any management user,
-#: ``monitor``, ``vhost`` (the vhost in the path), ``owner`` (checked by the handler).
+#: (path template, methods, handler (method ``on_<handler>``), access). Access: ``user``
+#: any management user, ``monitor``, ``vhost`` (administrators, or users with permissions
+#: in the path's vhost), ``owner`` (checked by the handler: it needs the object).
 ROUTES = (
     ("/api/overview", ("GET",), "overview", "user"),
     ("/api/nodes", ("GET",), "nodes", "monitor"),
@@ -131,7 +132,7 @@ class ManagementAPI:
             try:
                 request = Request(method, headers, self._authenticate(headers), params)
                 self._authorise(request, access)
-                status, payload = getattr(self, handler)(request)
+                status, payload = getattr(self, f"on_{handler}")(request)
             except ApiError as err:
                 return self._error(err.key)
             if payload is None:
@@ -193,37 +194,37 @@ class ManagementAPI:
 
     # -- handlers ---------------------------------------------------------------------------
 
-    def overview(self, request: Request):
+    def on_overview(self, request: Request):
         monitor = bool(MONITOR_TAGS & request.tags)
         return 200, self.views.overview(self._vhosts(request), monitor)
 
-    def nodes(self, request: Request):
+    def on_nodes(self, request: Request):
         return 200, [self.views.node_view(name) for name in sorted(self.cluster.nodes)]
 
-    def node(self, request: Request):
+    def on_node(self, request: Request):
         if request.params["node"] not in self.cluster.nodes:
             raise ApiError("not_found")
         return 200, self.views.node_view(request.params["node"])
 
-    def queues(self, request: Request):
+    def on_queues(self, request: Request):
         queues = [q for vhost in self._vhosts(request) for q in vhost.queues.values()]
         return 200, [self.views.queue_view(q) for q in sorted(queues, key=_vhost_name)]
 
-    def queue(self, request: Request):
+    def on_queue(self, request: Request):
         vhost = self._vhosts(request)[0]
         q = vhost.queues.get(request.params["queue"])
         if q is None:
             raise ApiError("not_found")
         return 200, self.views.queue_view(q, detailed=True)
 
-    def connections(self, request: Request):
+    def on_connections(self, request: Request):
         conns = self.views.connections()
         if not MONITOR_TAGS & request.tags:  # rabbit_mgmt_util:filter_conn_ch_list
             conns = [c for c in conns if c.user.name == request.user.name]
         views = [self.views.connection_view(c) for c in conns]
         return 200, sorted(views, key=lambda v: (v["vhost"], v["name"]))
 
-    def connection(self, request: Request):
+    def on_connection(self, request: Request):
         name = request.params["connection"]
         conn = next((c for c in self.views.connections() if self._named(c, name)), None)
         if conn is None:
@@ -247,7 +248,7 @@ class ManagementAPI:
         conn.server_close(code, text)
         self.cluster.dispatch()
 
-    def exchanges(self, request: Request):
+    def on_exchanges(self, request: Request):
         views = [
             self.views.exchange_view(vhost, ex)
             for vhost in self._vhosts(request)
@@ -255,7 +256,7 @@ class ManagementAPI:
         ]
         return 200, sorted(views, key=_vhost_name)
 
-    def exchange(self, request: Request):
+    def on_exchange(self, request: Request):
         vhost = self._vhosts(request)[0]
         name = request.params["exchange"]
         ex = vhost.exchanges.get("" if name == "amq.default" else name)
@@ -263,7 +264,7 @@ class ManagementAPI:
             raise ApiError("not_found")
         return 200, self.views.exchange_view(vhost, ex)
 
-    def bindings(self, request: Request):
+    def on_bindings(self, request: Request):
         views = [b for vhost in self._vhosts(request) for b in self.views.binding_views(vhost)]
         order = ("vhost", "source", "destination", "routing_key", "properties_key")
         return 200, sorted(views, key=lambda b: tuple(b[k] for k in order))
