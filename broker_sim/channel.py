@@ -28,7 +28,6 @@ from broker_sim.framing import (
     FRAME_BODY,
     FRAME_HEADER,
     InFrame,
-    content_frames,
     deliver_method_frame,
 )
 from broker_sim.message import Message, QueuedMessage
@@ -209,9 +208,7 @@ class ServerChannel:
 
     def _basic_return(self, m: C.Basic.Publish, message: Message) -> None:
         self.send(C.Basic.Return(312, "NO_ROUTE", m.exchange, m.routing_key))
-        self.conn.send_raw(
-            content_frames(self.number, message.header_bytes(), message.body, self.conn.frame_max)
-        )
+        self.conn.send_content(self.number, message)
 
     def flush_confirms(self) -> None:
         """Send pending confirms in order; a contiguous run above the confirmed floor goes
@@ -253,11 +250,12 @@ class ServerChannel:
     def deliver(self, consumer: Consumer, queue: ClassicQueue, qm: QueuedMessage) -> None:
         tag = self._track(queue, qm, consumer, consumer.no_ack)
         msg = qm.message
-        self.conn.send_raw(
+        self.conn.send_content(
+            self.number,
+            msg,
             deliver_method_frame(
                 self.number, consumer.tag, tag, qm.redelivered, msg.exchange, msg.routing_key
-            )
-            + content_frames(self.number, msg.header_bytes(), msg.body, self.conn.frame_max)
+            ),
         )
 
     def _track(self, queue, qm, consumer, no_ack: bool) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pamqp import commands as C
 
 from broker_sim.errors import AMQPError
-from broker_sim.framing import PublishMethod, content_frames
+from broker_sim.framing import PublishMethod
 from broker_sim.queues import Consumer
 
 
@@ -159,6 +159,7 @@ def queue_delete(ch, m: C.Queue.Delete) -> None:
     """Deleting a missing queue answers delete-ok with 0 (RabbitMQ 3.x)."""
     name = _queue_name(ch, m.queue)
     ch.conn.check_permission("configure", "queue", name)
+
     def reply(count: int) -> None:
         if not m.nowait:
             ch.send(C.Queue.DeleteOk(message_count=count))
@@ -229,7 +230,7 @@ def basic_get(ch, m: C.Basic.Get) -> None:
     tag = ch._track(q, qm, None, m.no_ack)
     msg = qm.message
     ch.send(C.Basic.GetOk(tag, qm.redelivered, msg.exchange, msg.routing_key, q.message_count))
-    ch.conn.send_raw(content_frames(ch.number, msg.header_bytes(), msg.body, ch.conn.frame_max))
+    ch.conn.send_content(ch.number, msg)
 
 
 def _settle(ch, kind: str, tag: int, multiple: bool, requeue: bool) -> None:

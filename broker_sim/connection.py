@@ -37,8 +37,10 @@ from broker_sim.framing import (
     FrameReader,
     InFrame,
     PublishMethod,
+    content_frames,
     method_frame,
 )
+from broker_sim.inspection import FrameCounts
 
 HEADER, START_OK, TUNE_OK, OPEN_WAIT, OPEN, CLOSING, CLOSED = (
     "header",
@@ -82,6 +84,8 @@ class ServerConnection:
         self.channel_max = node.config.channel_max
         self.heartbeat = 0
         self.bytes_in = self.bytes_out = 0
+        self.counts = FrameCounts()
+        self._ended = False  # its handshake-failed / connection-closed event is logged
         self._hb_seen_in = self._hb_seen_out = -1
         self._hb_misses = 0
         self._timers: list = []
@@ -127,7 +131,9 @@ class ServerConnection:
             self._flush_confirms()
 
     def _process_frames(self) -> None:
+        counts = self.counts
         for frame in self.reader.frames():
+            counts.add_in(frame.kind, frame.body is not None)
             if frame.channel and self.state == OPEN and frame.kind != FRAME_HEARTBEAT:
                 # the hot path (every publish, body and ack): _frame's last branch
                 if self.cluster.alarm_count and self._held_by_alarm(frame):
@@ -146,7 +152,17 @@ class ServerConnection:
         self.node.mark_output(self)
 
     def send_method(self, channel: int, method) -> None:
+        self.counts.methods_out += 1
         self.send_raw(method_frame(channel, method))
+
+    def send_content(self, channel: int, message, method_frame_bytes: bytes = b"") -> None:
+        """A message's header and body frames, after its method frame when given."""
+        counts = self.counts
+        if method_frame_bytes:
+            counts.methods_out += 1
+        counts.add_content_out(len(message.body), self.frame_max)
+        content = content_frames(channel, message.header_bytes(), message.body, self.frame_max)
+        self.send_raw(method_frame_bytes + content)
 
     def take_output(self) -> bytes:
         data = b"".join(self.out)
@@ -169,6 +185,7 @@ class ServerConnection:
             return b""
         header, rest = self._header[:8], self._header[8:]
         if header not in ACCEPTED_HEADERS:
+            self.log_end("broker", reason=f"bad protocol header {header!r}")
             self.send_raw(PROTOCOL_HEADER)
             self._drop()
             return b""
@@ -269,10 +286,22 @@ class ServerConnection:
 
     # -- errors and closing ---------------------------------------------------------------
 
+    def log_end(self, by: str, code: int | None = None, text: str = "", reason: str = "") -> None:
+        """This connection's one ``handshake-failed`` / ``connection-closed`` event (see
+        broker_sim.inspection); later calls add nothing."""
+        if self._ended:
+            return
+        self._ended = True
+        kind = "connection-closed" if self.state in (OPEN, CLOSING, CLOSED) else "handshake-failed"
+        details = {"conn": self.id, "peer": self.peer, "by": by}
+        details.update({"code": code, "text": text} if code is not None else {"reason": reason})
+        self.node.log_event(kind, **details)
+
     def hard_error(self, err: AMQPError, method=None) -> None:
         """Send connection.close for a hard error (or any error during the handshake)."""
         if self.state in (CLOSING, CLOSED):
             return
+        self.log_end("broker", err.code, err.text)
         if self.state in (HEADER, START_OK, TUNE_OK) and not (
             err.code == 403 and self.client_capability("authentication_failure_close")
         ):
@@ -318,6 +347,10 @@ class ServerConnection:
 
     def connection_lost(self) -> None:
         """The transport is gone (peer closed, reset, or node killed)."""
+        if self.reset_transport:
+            self.log_end("broker", reason="node crashed (sockets reset)")
+        else:
+            self.log_end("peer", reason="socket closed without connection.close")
         if self.state != CLOSED:
             self._teardown_channels()
         self.state = CLOSED
@@ -384,6 +417,7 @@ class ServerConnection:
 
     def _handshake_timeout(self) -> None:
         if self.state in (HEADER, START_OK, TUNE_OK, OPEN_WAIT):
+            self.log_end("broker", reason="handshake timeout")
             self._drop()
 
     def start_heartbeats(self) -> None:
@@ -395,6 +429,7 @@ class ServerConnection:
         if self.state in (CLOSED,):
             return
         if self.bytes_out == self._hb_seen_out and not self.node.heartbeats_dropped:
+            self.counts.heartbeats_out += 1
             self.send_raw(HEARTBEAT_FRAME)
         self._hb_seen_out = self.bytes_out
         self._arm(self.heartbeat / 2, self._heartbeat_send_check)
@@ -408,6 +443,7 @@ class ServerConnection:
             self._hb_misses += 1
             if self._hb_misses >= 2:
                 self.node.log_event("missed-heartbeats", conn=self.id, timeout=self.heartbeat)
+                self.log_end("broker", reason="missed heartbeats from client")
                 self._drop()
                 return
         self._hb_seen_in = self.bytes_in

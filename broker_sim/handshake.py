@@ -55,6 +55,7 @@ def connection_open(conn, m: C.Connection.Open) -> None:
 
 
 def connection_close(conn, m: C.Connection.Close) -> None:
+    conn.log_end("client", m.reply_code, m.reply_text)
     conn.send_method(0, C.Connection.CloseOk())
     if conn.state == "open":
         conn.leave_socket_to_client()

@@ -112,6 +112,7 @@ class Node:
         self._next_conn_id += 1
         conn = ServerConnection(self, self._next_conn_id, peer)
         self.connections[conn.id] = conn
+        self.log_event("connection-accepted", conn=conn.id, peer=peer)
         if self.state == "paused":
             self._held[conn] = []
         return conn
