@@ -28,7 +28,8 @@ def brief(result) -> str:
     f = result.figures
     return (
         f"lost {format_value(f.get('lost', 0))}, dup {format_value(f.get('duplicated', 0))}, "
-        f"recovery {format_value(f.get('max_publish_recovery', 0))} s"
+        f"recovery {format_value(f.get('max_publish_recovery', 0))} s, "
+        f"silence {format_value(f.get('max_consumer_silence', 0))} s"
     )
 
 
