@@ -13,6 +13,12 @@ Faults on real nodes, with what a client sees (measured on RabbitMQ 3.10 / Erlan
 ``kill`` (SIGKILL, ECONNRESET within ~15 ms), ``pause``/``resume`` (SIGSTOP/SIGCONT,
 silence until heartbeats time out), ``stop_app``/``start_app`` (320 CONNECTION_FORCED,
 accepting again ~1.4 s after start_app).
+
+``RealRabbitNode(management=True)`` also enables the ``rabbitmq_management`` plugin on a
+free loopback port (``management_url``, guest/guest), lowers
+``collect_statistics_interval`` to :data:`MANAGEMENT_STATS_INTERVAL_MS` and samples every
+second, so the API's queue depths and connection lists lag by about a second, not 5 s.
+Readiness then also waits for the HTTP API to answer.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from broker_sim.urls import amqp_url
 
 LOOPBACK = "127.0.0.1"
 AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
+MANAGEMENT_STATS_INTERVAL_MS = 250  # RabbitMQ's default collect_statistics_interval: 5000
 
 
 class RabbitMQUnavailable(RuntimeError):
@@ -81,6 +88,22 @@ def wait_for_amqp(host: str, port: int, deadline: float) -> bool:
     return False
 
 
+def wait_for_http(host: str, port: int, deadline: float) -> bool:
+    """True once ``port`` answers an HTTP request with a status line."""
+    request = f"GET /api/overview HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=2) as s:
+                s.sendall(request.encode())
+                s.settimeout(5)
+                if s.recv(12).startswith(b"HTTP/1."):
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.25)
+    return False
+
+
 class RealRabbitNode:
     """One private rabbitmq-server; the admin surface of scenarios.backends.base."""
 
@@ -95,6 +118,8 @@ class RealRabbitNode:
         epmd_port: int | None = None,
         home: Path | None = None,
         start_timeout: float = 90.0,
+        management: bool = False,
+        management_port: int | None = None,
     ) -> None:
         self.sbin = find_sbin()
         self.workdir = Path(workdir)
@@ -107,6 +132,8 @@ class RealRabbitNode:
         self.epmd_port = epmd_port or free_port(45000, 55000)
         self.home = home or self.workdir / "home"
         self.start_timeout = start_timeout
+        self.management = management
+        self.management_port = (management_port or free_port()) if management else None
         self.proc: subprocess.Popen | None = None
         self.pid: int | None = None
         self._log = None
@@ -119,6 +146,13 @@ class RealRabbitNode:
 
     def amqp_url(self, user: str = "guest", password: str = "guest", vhost: str = "/") -> str:
         return amqp_url(self.host, self.port, user, password, vhost)
+
+    @property
+    def management_url(self) -> str | None:
+        """The management HTTP API's base URL (``.../api/overview``), when enabled."""
+        if self.management_port is None:
+            return None
+        return f"http://{self.host}:{self.management_port}"
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -165,11 +199,21 @@ class RealRabbitNode:
         if not cookie.exists():
             cookie.write_text("WARREN" + "".join(random.choices("ABCDEFGHIJKLMNOP", k=20)))
             cookie.chmod(0o400)
-        p["conf"].write_text(
-            f"listeners.tcp.default = {LOOPBACK}:{self.port}\nloopback_users = none\n"
-        )
+        conf = f"listeners.tcp.default = {LOOPBACK}:{self.port}\nloopback_users = none\n"
+        if self.management:
+            conf += (
+                f"management.tcp.ip = {LOOPBACK}\n"
+                f"management.tcp.port = {self.management_port}\n"
+                f"collect_statistics_interval = {MANAGEMENT_STATS_INTERVAL_MS}\n"
+                # the metrics collector samples at the shortest policy interval (5 s by
+                # default, rabbitmq_management_agent's Makefile): once a second instead
+                "management.sample_retention_policies.global.minute = 1\n"
+                "management.sample_retention_policies.basic.minute = 1\n"
+                "management.sample_retention_policies.detailed.10 = 1\n"
+            )
+        p["conf"].write_text(conf)
         p["advanced"].write_text("[{kernel, [{net_ticktime, 10}]}].\n")
-        p["plugins"].write_text("[].\n")
+        p["plugins"].write_text("[rabbitmq_management].\n" if self.management else "[].\n")
         p["env"].write_text("")
 
     def start(self) -> RealRabbitNode:
@@ -191,6 +235,15 @@ class RealRabbitNode:
             raise RabbitMQUnavailable(
                 f"rabbitmq-server {self.name} did not accept AMQP on port {self.port} within "
                 f"{self.start_timeout:.0f} s; log tail: {tail}"
+            )
+        if self.management_port is not None and not wait_for_http(
+            self.host, self.management_port, deadline
+        ):
+            tail = self.log_tail()
+            self.stop()
+            raise RabbitMQUnavailable(
+                f"rabbitmq-server {self.name}: the management API did not answer on port "
+                f"{self.management_port} within {self.start_timeout:.0f} s; log tail: {tail}"
             )
         self.pid = int(p["pid"].read_text().strip())
         return self
