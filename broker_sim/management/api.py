@@ -244,7 +244,6 @@ class ManagementAPI:
         """rabbit_networking:close_connection: 320 CONNECTION_FORCED with the reason."""
         reason = reason or FORCE_CLOSE_REASON
         code, text = reply_text("forced", reason=reason)
-        conn.node.log_event("management-force-close", conn=conn.id, reason=reason)
         conn.server_close(code, text)
         self.cluster.dispatch()
 
