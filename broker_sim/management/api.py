@@ -21,7 +21,8 @@ Names in paths are percent-decoded per segment (vhost ``/`` is ``%2F``); ``amq.d
 names the default exchange. Lists are sorted as rabbit_mgmt_util:reply_list sorts them (by
 vhost, then name). ``DELETE /api/connections/{name}`` closes the connection with 320
 CONNECTION_FORCED and the text of the ``X-Reason`` header, or "Closed via management
-plugin" (rabbit_mgmt_wm_connection:force_close_connection), and answers 204.
+plugin" (rabbit_mgmt_wm_connection:force_close_connection), and answers 204. A bug in
+the simulator is a 500 ``{"error":"internal_server_error",...}`` for that request only.
 """
 
 from __future__ import annotations
@@ -135,6 +136,13 @@ class ManagementAPI:
                 status, payload = getattr(self, f"on_{handler}")(request)
             except ApiError as err:
                 return self._error(err.key)
+            except Exception as exc:  # a simulator bug costs this request only
+                reason = f"{type(exc).__name__}: {exc}"
+                return (
+                    500,
+                    {"content-type": "application/json"},
+                    _encode({"error": "internal_server_error", "reason": reason}),
+                )
             if payload is None:
                 return status, {}, b""
             return status, dict(JSON_HEADERS), _encode(payload)

@@ -473,3 +473,14 @@ def test_not_found_and_method_not_allowed(world):
     assert call(api, "PUT", "/api/overview", user=None) == (405, None, {"allow": "GET"})
     assert call(api, "POST", "/api/connections/x")[2] == {"allow": "GET, DELETE"}
     assert get(api, "/api/overview?columns=node")[0] == 200
+
+
+def test_a_simulator_bug_is_a_500_not_a_dead_server(world, monkeypatch):
+    _, _, apis = world
+    api = apis["rabbit@node1"]
+    monkeypatch.setattr(api.views, "overview", lambda *a: 1 / 0)
+    assert get(api, "/api/overview") == (
+        500,
+        {"error": "internal_server_error", "reason": "ZeroDivisionError: division by zero"},
+    )
+    assert get(api, "/api/nodes")[0] == 200
