@@ -30,6 +30,27 @@ from broker_sim.vhost import VHost
 
 RUNNING, STOPPED, PAUSED, MINORITY = "running", "stopped", "paused", "minority"
 
+#: how many events the cluster keeps (four or five a connection: a long soak stays flat)
+EVENT_LIMIT = 10_000
+
+
+class EventLog(list):
+    """The cluster's event log, bounded: past ``limit`` events the oldest tenth goes and
+    ``dropped`` counts it, so a simulator left running does not grow with its history
+    (a test that needs more raises ``cluster.events.limit``)."""
+
+    def __init__(self, limit: int = EVENT_LIMIT) -> None:
+        super().__init__()
+        self.limit = limit
+        self.dropped = 0
+
+    def append(self, event: Event) -> None:
+        super().append(event)
+        if len(self) > self.limit:
+            cut = max(1, self.limit // 10)
+            del self[:cut]
+            self.dropped += cut
+
 
 class FaultError(ValueError):
     """A fault that names an unknown node or makes no sense in the current state."""
@@ -58,7 +79,7 @@ class Cluster:
         self.config = config or NodeConfig()
         self.election_timeout = election_timeout
         self.users = Users.with_guest()
-        self.events: list[Event] = []
+        self.events = EventLog()
         self.vhosts: dict[str, VHost] = {}
         self.nodes: dict[str, Node] = {n: Node(n, self) for n in names}
         self._groups: list[frozenset[str]] | None = None  # None = no partition
