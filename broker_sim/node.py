@@ -17,7 +17,7 @@ closes the listener of a node that is not running or paused.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from pamqp import commands as C
@@ -53,6 +53,10 @@ class NodeConfig:
     heartbeat: int = 60  # heartbeat
     product_version: str = "3.13.7"
     cluster_name: str = "warren"
+    #: seconds every reply waits before it leaves (drivers apply it; 0 = off). The simulator
+    #: answers in microseconds, a real node in a millisecond or more: a client whose close or
+    #: shutdown races only show against real timing wants 0.001-0.005 here.
+    reply_latency: float = 0.0
 
 
 @dataclass
@@ -72,7 +76,7 @@ class Node:
     def __init__(self, name: str, cluster: Cluster) -> None:
         self.name = name
         self.cluster = cluster
-        self.config = cluster.config
+        self.config = replace(cluster.config)  # per node: tune one alone
         self.timers = Timers()
         self.connections: dict[int, ServerConnection] = {}
         self.state = "running"

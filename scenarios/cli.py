@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from broker_sim import SimCluster
+from broker_sim import NodeConfig, SimCluster
 from broker_sim.drivers.proxy import ToxiproxyServer
 
 
@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_port,
         default=0,
         help="port of the Toxiproxy-compatible API (default: ephemeral)",
+    )
+    sim.add_argument(
+        "--reply-latency",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="delay every reply by this much (e.g. 0.002, as a real node; default 0: off)",
     )
     sim.set_defaults(func=cmd_sim)
     proxy = sub.add_parser("proxy", help="run a Toxiproxy-compatible server (API on :8474)")
@@ -139,13 +146,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_command(args)
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds in 0..10")
+    return value
+
+
 def cmd_sim(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
         cluster = SimCluster(
-            nodes=args.nodes, host=args.host, port=args.port, seed=args.seed, api_port=args.api_port
+            nodes=args.nodes,
+            host=args.host,
+            port=args.port,
+            seed=args.seed,
+            api_port=args.api_port,
+            config=NodeConfig(reply_latency=args.reply_latency),
         )
         cluster.start()
     except OSError as exc:

@@ -35,9 +35,11 @@ from broker_sim.drivers.management import ManagementServer
 from broker_sim.drivers.pipes import TimedPipe
 from broker_sim.drivers.sim_toxiproxy import SimToxiproxy
 from broker_sim.node import Node, NodeConfig
+from broker_sim.toxics.latency import LatencyToxic
 from broker_sim.urls import amqp_url
 
 LOOPBACK = "127.0.0.1"
+REPLY_LATENCY = "warren_reply_latency"  # NodeConfig.reply_latency's stage on each link
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
@@ -48,6 +50,11 @@ class ClientLink:
         self.live, self.conn, self.transport = live, conn, transport
         self.up = TimedPipe(self._to_node, self._close)
         self.down = TimedPipe(transport.write, self._close)
+        latency = live.node.config.reply_latency
+        if latency > 0:  # a built-in latency stage ahead of any toxic: replies keep order
+            ms = max(1, round(latency * 1000))  # whole milliseconds, as Toxiproxy's latency
+            stage = LatencyToxic(name=REPLY_LATENCY, attributes={"latency": ms})
+            self.down.add(REPLY_LATENCY, stage.new_state(None))
         api = live.sim.toxiproxy
         proxy = api.api.proxies.get(live.name.split("@", 1)[-1]) if api else None
         for toxic in proxy.toxics.values() if proxy else ():

@@ -96,3 +96,21 @@ def test_frame_counters_show_the_heartbeat_rate_a_client_keeps(sim):
 def _counts_of_newest(node) -> dict:
     conn = node.connections[max(node.connections)]
     return conn.counts.as_dict()
+
+
+def test_a_nodes_reply_latency_delays_its_replies_and_no_other_nodes():
+    with SimCluster(nodes=2) as cluster:
+        cluster.nodes[1].node.config.reply_latency = 0.05
+
+        def round_trip(node) -> float:
+            conn = pika.BlockingConnection(pika.URLParameters(node.url))
+            ch = conn.channel()
+            started = time.monotonic()
+            for _ in range(5):
+                ch.queue_declare("", exclusive=True)
+            elapsed = (time.monotonic() - started) / 5
+            conn.close()
+            return elapsed
+
+        assert round_trip(cluster.nodes[0]) < 0.02
+        assert 0.05 <= round_trip(cluster.nodes[1]) < 0.15
