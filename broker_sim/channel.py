@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from pamqp import commands as C
 
+from broker_sim.ack_timeout import OFF, AckTimeouts
 from broker_sim.errors import AMQPError
 from broker_sim.framing import (
     FRAME_BODY,
@@ -44,6 +45,7 @@ class Unacked:
     qm: QueuedMessage
     consumer: Consumer | None
     epoch: int = 0
+    deadline: float = OFF  # when it must be acked by (broker_sim.ack_timeout)
 
     @property
     def stale(self) -> bool:
@@ -60,6 +62,7 @@ class ServerChannel:
         self.closing = False
         self.next_tag = 1
         self.unacked: dict[int, Unacked] = {}
+        self.ack_timeouts = AckTimeouts(self)
         self.consumers: dict[str, Consumer] = {}
         self.prefetch = 0
         self.global_prefetch = 0
@@ -262,7 +265,8 @@ class ServerChannel:
         tag = self.next_tag
         self.next_tag += 1
         if not no_ack:
-            self.unacked[tag] = Unacked(tag, queue, qm, consumer, queue.epoch)
+            deadline = self.ack_timeouts.deadline(queue)
+            self.unacked[tag] = Unacked(tag, queue, qm, consumer, queue.epoch, deadline)
             self.global_unacked += 1
             if consumer is not None:
                 consumer.unacked += 1

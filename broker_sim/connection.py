@@ -277,6 +277,12 @@ class ServerConnection:
         self.closing_channels.add(ch.number)
         self.send_method(ch.number, C.Channel.Close(err.code, err.text[:255], class_id, method_id))
 
+    def close_channel(self, ch: ServerChannel, err: AMQPError) -> None:
+        """A channel error not caused by a method (a timer's): channel.close, ids 0/0."""
+        ch.close_down()
+        self.closing_channels.add(ch.number)
+        self.send_method(ch.number, C.Channel.Close(err.code, err.text[:255], 0, 0))
+
     def forget_channel(self, ch: ServerChannel) -> None:
         if not ch.closing:
             ch.close_down()
@@ -408,7 +414,13 @@ class ServerConnection:
     # -- timers ---------------------------------------------------------------------------
 
     def _arm(self, delay: float, callback) -> None:
-        self._timers.append(self.node.timers.schedule(self.node.now() + delay, callback))
+        self.arm_at(self.node.now() + delay, callback)
+
+    def arm_at(self, when: float, callback) -> None:
+        """A timer that goes with this connection (cancelled when it closes)."""
+        if len(self._timers) >= 8:  # heartbeats re-arm for ever: forget the fired ones
+            self._timers = [t for t in self._timers if not t.cancelled]
+        self._timers.append(self.node.timers.schedule(when, callback))
 
     def _cancel_timers(self) -> None:
         for timer in self._timers:

@@ -57,6 +57,7 @@ class NodeConfig:
     #: answers in microseconds, a real node in a millisecond or more: a client whose close or
     #: shutdown races only show against real timing wants 0.001-0.005 here.
     reply_latency: float = 0.0
+    consumer_timeout: int | None = 1_800_000  # consumer_timeout (ms; None = off)
 
 
 @dataclass

@@ -167,6 +167,11 @@ TEXTS: dict[str, tuple[Code, str]] = {
     "prefetch_size": (Code.NOT_IMPLEMENTED, "prefetch_size!=0 ({size})"),
     "flow_inactive": (Code.NOT_IMPLEMENTED, "active=false"),
     "no_route": (Code.NO_ROUTE, ""),
+    "ack_timeout": (
+        Code.PRECONDITION_FAILED,
+        "delivery acknowledgement on channel {channel} timed out. Timeout value used: {ms} ms. "
+        "This timeout value can be configured, see consumers doc guide to learn more",
+    ),
     # confirms and tx
     "tx_to_confirm": (Code.PRECONDITION_FAILED, "cannot switch from tx to confirm mode"),
     "confirm_to_tx": (Code.PRECONDITION_FAILED, "cannot switch from confirm to tx mode"),

@@ -120,6 +120,8 @@ class RealRabbitNode:
         start_timeout: float = 90.0,
         management: bool = False,
         management_port: int | None = None,
+        conf: str = "",
+        rabbit_env: dict[str, int] | None = None,
     ) -> None:
         self.sbin = find_sbin()
         self.workdir = Path(workdir)
@@ -133,6 +135,8 @@ class RealRabbitNode:
         self.home = home or self.workdir / "home"
         self.start_timeout = start_timeout
         self.management = management
+        self.extra_conf = conf  # rabbitmq.conf lines (e.g. "consumer_timeout = 2000")
+        self.rabbit_env = dict(rabbit_env or {})  # advanced.config: {rabbit, [...]} integers
         self.management_port = (management_port or free_port()) if management else None
         self.proc: subprocess.Popen | None = None
         self.pid: int | None = None
@@ -211,8 +215,10 @@ class RealRabbitNode:
                 "management.sample_retention_policies.basic.minute = 1\n"
                 "management.sample_retention_policies.detailed.10 = 1\n"
             )
-        p["conf"].write_text(conf)
-        p["advanced"].write_text("[{kernel, [{net_ticktime, 10}]}].\n")
+        p["conf"].write_text(conf + (self.extra_conf.rstrip("\n") + "\n" if self.extra_conf else ""))
+        rabbit = ", ".join(f"{{{k}, {int(v)}}}" for k, v in self.rabbit_env.items())
+        apps = "{kernel, [{net_ticktime, 10}]}" + (f", {{rabbit, [{rabbit}]}}" if rabbit else "")
+        p["advanced"].write_text(f"[{apps}].\n")
         p["plugins"].write_text("[rabbitmq_management].\n" if self.management else "[].\n")
         p["env"].write_text("")
 
