@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from pamqp import commands as C
 
+from broker_sim import reply_to
 from broker_sim.ack_timeout import OFF, AckTimeouts
 from broker_sim.errors import AMQPError
 from broker_sim.framing import (
@@ -33,6 +34,7 @@ from broker_sim.framing import (
 )
 from broker_sim.message import Message, QueuedMessage
 from broker_sim.queues import ClassicQueue, Consumer
+from broker_sim.replies import reply_text
 
 READY, AWAIT_HEADER, AWAIT_BODY = "ready", "await-header", "await-body"
 MAX_MESSAGE_SIZE = 134217728  # RabbitMQ's default max_message_size (128 MiB)
@@ -83,6 +85,7 @@ class ServerChannel:
         self._body: list[bytes] = []
         self._received = 0
         self.last_queue: str | None = None
+        self.reply_consumer = None  # broker_sim.reply_to.ReplyConsumer while consuming it
 
     def send(self, method) -> None:
         self.conn.send_method(self.number, method)
@@ -165,9 +168,14 @@ class ServerChannel:
         m, props = self._publish, self._props
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         self._publish, self._body, self.state = None, [], READY
+        raw_header = self._raw_header
+        if props.reply_to == reply_to.REPLY_TO:  # direct reply-to names this channel
+            props, raw_header = reply_to.rewrite(self, props), None
         if props.user_id is not None and props.user_id != self.conn.user.name:
             raise AMQPError.of("user_id_mismatch", claimed=props.user_id, user=self.conn.user.name)
-        message = Message(m.exchange, m.routing_key, props, body, self._raw_header)
+        message = Message(m.exchange, m.routing_key, props, body, raw_header)
+        if m.exchange == "" and reply_to.is_reply_queue(m.routing_key):
+            reply_to.deliver(self, message)  # at publish time, in a transaction too
         if self.confirm:
             self.publish_seq += 1
         if self.tx:
@@ -210,7 +218,8 @@ class ServerChannel:
         return committed
 
     def _basic_return(self, m: C.Basic.Publish, message: Message) -> None:
-        self.send(C.Basic.Return(312, "NO_ROUTE", m.exchange, m.routing_key))
+        code, text = reply_text("no_route")
+        self.send(C.Basic.Return(code, text, m.exchange, m.routing_key))
         self.conn.send_content(self.number, message)
 
     def flush_confirms(self) -> None:

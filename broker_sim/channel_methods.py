@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pamqp import commands as C
 
+from broker_sim import reply_to
 from broker_sim.errors import AMQPError
 from broker_sim.framing import PublishMethod
 from broker_sim.queues import Consumer
@@ -64,6 +65,12 @@ def exchange_declare(ch, m: C.Exchange.Declare) -> None:
         raise AMQPError.of("default_exchange_op")
     if not m.passive:
         ch.conn.check_permission("configure", "exchange", m.exchange)
+
+    def check_alternate(ae: str) -> None:
+        """Creating an exchange with an alternate: read on it, write on the alternate."""
+        ch.conn.check_permission("read", "exchange", m.exchange)
+        ch.conn.check_permission("write", "exchange", ae)
+
     ch.vhost.declare_exchange(
         m.exchange,
         m.exchange_type,
@@ -72,6 +79,7 @@ def exchange_declare(ch, m: C.Exchange.Declare) -> None:
         m.auto_delete,
         m.internal,
         m.arguments,
+        check_alternate,
     )
     if not m.nowait:
         ch.send(C.Exchange.DeclareOk())
@@ -105,6 +113,8 @@ def exchange_unbind(ch, m: C.Exchange.Unbind) -> None:
 
 
 def queue_declare(ch, m: C.Queue.Declare) -> None:
+    if m.queue.startswith(reply_to.REPLY_TO):  # passive whatever the flags, no permission
+        return reply_to.declare(ch, m)
     name = m.queue or ch.conn.node.generate_name("amq.gen-")
     if not m.passive:
         ch.conn.check_permission("configure", "queue", name)
@@ -187,6 +197,8 @@ def basic_qos(ch, m: C.Basic.Qos) -> None:
 
 
 def basic_consume(ch, m: C.Basic.Consume) -> None:
+    if _queue_name(ch, m.queue) == reply_to.REPLY_TO:
+        return reply_to.consume(ch, m)
     q = _queue(ch, m.queue, "read")
     tag = m.consumer_tag or ch.conn.node.generate_name("amq.ctag-")
     if tag in ch.consumers:
@@ -210,6 +222,8 @@ def basic_consume(ch, m: C.Basic.Consume) -> None:
 
 
 def basic_cancel(ch, m: C.Basic.Cancel) -> None:
+    if reply_to.cancel(ch, m):
+        return
     consumer = ch.consumers.get(m.consumer_tag)
     if consumer is not None:
         ch._remove_consumer(consumer)

@@ -181,6 +181,17 @@ TEXTS: dict[str, tuple[Code, str]] = {
         Code.ACCESS_REFUSED,
         "access to {kind} '{name}' in vhost '{vhost}' refused for user '{user}'",
     ),
+    # alternate exchanges (rabbit_channel exchange.declare, rabbit_misc:assert_args_equivalence)
+    "exchange_arg_type": (
+        Code.PRECONDITION_FAILED,
+        "invalid type '{type}' for arg '{arg}' in exchange '{name}' in vhost '{vhost}'",
+    ),
+    # direct reply-to (rabbit_channel basic.consume / basic.publish / deliver_reply)
+    "reply_consumer_acks": (Code.PRECONDITION_FAILED, "reply consumer cannot acknowledge"),
+    "reply_consumer_set": (Code.PRECONDITION_FAILED, "reply consumer already set"),
+    "fast_reply_missing": (Code.PRECONDITION_FAILED, "fast reply consumer does not exist"),
+    # a RabbitMQ channel process that crashed: rabbit_reader closes the connection
+    "channel_crashed": (Code.INTERNAL_ERROR, ""),
 }
 
 

@@ -4,10 +4,12 @@ Theory of operation. Channels call the ``declare_*``/``delete_*``/``bind``/``pub
 methods here; each validates exactly as RabbitMQ does (reserved ``amq.`` names,
 equivalence of redeclarations, argument types) and raises
 :class:`~broker_sim.errors.AMQPError` with RabbitMQ's reply. ``publish`` routes a message
-(default exchange, exchange types, exchange-to-exchange bindings) and enqueues a copy in
-each queue; dead-lettering republishes through the queue's dead-letter exchange with the
-``x-death`` header RabbitMQ 3.13+ writes. Queues that become dispatchable are collected in
-``dirty`` for the node to dispatch once per input batch.
+(default exchange, exchange types, exchange-to-exchange bindings, alternate exchanges) and
+enqueues a copy in each queue (a default-exchange key naming a direct reply-to channel is
+delivered by :mod:`broker_sim.reply_to`, not here); dead-lettering republishes through the
+queue's dead-letter exchange with the ``x-death`` header RabbitMQ 3.13+ writes. Queues that
+become dispatchable are collected in ``dirty`` for the node to dispatch once per input
+batch.
 """
 
 from __future__ import annotations
@@ -17,7 +19,17 @@ from dataclasses import dataclass
 
 from broker_sim.deadletter import dead_letter_properties, is_cycle
 from broker_sim.errors import AMQPError, quoted
-from broker_sim.exchanges import PREDECLARED, Binding, Exchange, freeze_args, route
+from broker_sim.exchanges import (
+    ALTERNATE_EXCHANGE,
+    EQUIVALENT_EXCHANGE_ARGS,
+    PREDECLARED,
+    Binding,
+    Exchange,
+    amqp_type,
+    arg_inequivalence,
+    freeze_args,
+    route,
+)
 from broker_sim.message import Message, QueuedMessage
 from broker_sim.queues import ClassicQueue
 from broker_sim.quorum import QUEUE_TYPES
@@ -100,7 +112,11 @@ class VHost:
         auto_delete: bool,
         internal: bool,
         arguments: dict,
+        check_alternate: Callable[[str], None] | None = None,
     ) -> Exchange:
+        """Declare (or check) an exchange. A new exchange's ``alternate-exchange`` must be
+        a longstr; ``check_alternate(ae)`` then runs before it is created (the channel's
+        read/write permission checks, rabbit_channel exchange.declare)."""
         if passive:
             return self.exchange(name)
         if name.startswith("amq."):
@@ -109,15 +125,32 @@ class VHost:
 
         if type_ not in EXCHANGE_TYPES:
             raise AMQPError.of("exchange_type", type=type_)
+        arguments = dict(arguments or {})
         existing = self.exchanges.get(name)
         if existing is not None:
-            self._check_exchange_equivalent(existing, type_, durable, auto_delete, internal)
+            self._check_exchange_equivalent(
+                existing, type_, durable, auto_delete, internal, arguments
+            )
             return existing
-        ex = Exchange(name, type_, durable, auto_delete, internal, dict(arguments or {}))
+        if ALTERNATE_EXCHANGE in arguments:
+            ae = arguments[ALTERNATE_EXCHANGE]
+            if not isinstance(ae, str) and type(ae) is not bytes:  # longstr only
+                raise AMQPError.of(
+                    "exchange_arg_type",
+                    type=amqp_type(ae),
+                    arg=ALTERNATE_EXCHANGE,
+                    name=name,
+                    vhost=self.name,
+                )
+            if check_alternate is not None:
+                check_alternate(ae.decode() if isinstance(ae, bytes) else ae)
+        ex = Exchange(name, type_, durable, auto_delete, internal, arguments)
         self.exchanges[name] = ex
         return ex
 
-    def _check_exchange_equivalent(self, ex: Exchange, type_, durable, auto_delete, internal):
+    def _check_exchange_equivalent(
+        self, ex: Exchange, type_, durable, auto_delete, internal, arguments=None
+    ):
         self._check_equivalent(
             "exchange_inequivalent",
             ex.name,
@@ -128,6 +161,17 @@ class VHost:
                 ("internal", internal, ex.internal),
             ),
         )
+        for key in EQUIVALENT_EXCHANGE_ARGS:
+            differs = arg_inequivalence(ex.arguments, arguments or {}, key)
+            if differs is not None:
+                raise AMQPError.of(
+                    "exchange_inequivalent",
+                    arg=key,
+                    name=ex.name,
+                    vhost=self.name,
+                    received=differs[0],
+                    current=differs[1],
+                )
 
     def _check_equivalent(self, key: str, name: str, triples) -> None:
         """406 for the first ``(arg, received, current)`` that differs (rabbit_misc)."""
@@ -329,14 +373,21 @@ class VHost:
         return route(self.exchanges, exchange, routing_key, headers)
 
     def enqueue(self, queue_names: list[str], message: Message, on_commit=None) -> tuple[list, int]:
-        """Enqueue in every named queue. Return the names that refused (reject-publish) and
-        how many queues will call ``on_commit(ok)`` later (a quorum queue without quorum)."""
+        """Enqueue in every named queue. Return the names that refused (reject-publish, or
+        a classic queue whose node is down: the publisher's confirm is a nack) and how many
+        queues will call ``on_commit(ok)`` later (a quorum queue without quorum)."""
         refused: list[str] = []
         waiting = 0
         for name in queue_names:
             q = self.queues.get(name)
-            if q is None or not q.accepts_publishes():
-                continue  # a classic queue whose node is down: RabbitMQ drops the message
+            if q is None:
+                continue
+            if not q.accepts_publishes():
+                # a classic queue whose node is down drops the message; the publisher's
+                # monitor of the queue process fires at once (noconnection), which
+                # rabbit_classic_queue:handle_event turns into a reject: basic.nack
+                refused.append(name)
+                continue
             if not q.available():
                 q.hold(message, on_commit)
                 waiting += 1
