@@ -41,6 +41,13 @@ class Message:
         """A copy with new properties (dead-lettering rewrites headers)."""
         return Message(exchange, routing_key, properties, self.body)
 
+    def with_headers(self, headers: dict) -> Message:
+        """A copy whose headers are ``headers`` (a quorum queue's x-delivery-count)."""
+        old = self.properties
+        fields = {k: getattr(old, k) for k in old.attributes()}
+        fields["headers"] = headers
+        return Message(self.exchange, self.routing_key, Properties(**fields), self.body)
+
 
 @dataclass(slots=True)
 class QueuedMessage:

@@ -58,6 +58,9 @@ class NodeConfig:
     #: shutdown races only show against real timing wants 0.001-0.005 here.
     reply_latency: float = 0.0
     consumer_timeout: int | None = 1_800_000  # consumer_timeout (ms; None = off)
+    #: quorum queues' delivery limit when x-delivery-limit is not given: none on 3.x,
+    #: 20 on RabbitMQ 4.x (set it with product_version "4.x" to model a 4.x node)
+    delivery_limit: int | None = None
 
 
 @dataclass

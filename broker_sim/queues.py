@@ -160,6 +160,11 @@ class ClassicQueue:
         self.max_priority: int | None = max_priority
         self.store = PriorityStore(max_priority) if max_priority else FifoStore()
         self.consumers: list[Consumer] = []
+        #: x-single-active-consumer: only ``active`` gets deliveries; when it goes, the
+        #: first waiting consumer (highest priority, then earliest) takes over, and what
+        #: the old one left unacked comes back to it in order (rabbit_amqqueue_process)
+        self.single_active: bool = args.get("x-single-active-consumer") is True
+        self.active: Consumer | None = None
         self.unacked = 0
         self.bytes_ready = 0
         self._seq = 0
@@ -355,12 +360,19 @@ class ClassicQueue:
             raise AMQPError.of("exclusive_consumer", name=self.name, vhost=vhost)
         self.consumers.append(consumer)
         self.consumers.sort(key=lambda c: -c.priority)
+        if self.single_active and self.active is None:
+            self.active = consumer
         self.had_consumer = True
         self.touch()
 
     def remove_consumer(self, consumer: Consumer) -> None:
         if consumer in self.consumers:
             self.consumers.remove(consumer)
+        if consumer is self.active:
+            self.active = self.consumers[0] if self.consumers else None
+            if self.active is not None:
+                self.host.cluster.log("single-active-consumer", self.node, queue=self.name,
+                                      consumer=self.active.tag)  # fmt: skip
         self.touch()
         if not self.consumers and self.auto_delete and self.had_consumer:
             self.host.queue_unused(self)
@@ -387,6 +399,9 @@ class ClassicQueue:
         return delivered
 
     def _next_consumer(self) -> Consumer | None:
+        if self.single_active:
+            c = self.active
+            return c if c is not None and c.has_credit() and c.channel.can_deliver(c) else None
         consumers = self.consumers
         n = len(consumers)
         top = consumers[0].priority

@@ -74,6 +74,7 @@ class QuorumQueue(ClassicQueue):
     leader: str | None = None
     members: list[str] = []  # noqa: RUF012 (replaced per instance in _place)
     held: list = []  # noqa: RUF012
+    dlx_pending: list = []  # noqa: RUF012 (at-least-once dead letters no queue took yet)
     _election = None
 
     @classmethod
@@ -93,6 +94,9 @@ class QuorumQueue(ClassicQueue):
         queue = cls(name, host.name, host, **kwargs)
         queue.kind = "quorum"
         queue.store = ReturnsFirstStore()
+        queue.dlx_pending = []
+        limit = kwargs.get("arguments", {}).get("x-delivery-limit")
+        queue.delivery_limit = limit if limit is not None else host.cluster.config.delivery_limit
         queue._place(kwargs["node"])
         return queue
 
@@ -138,11 +142,61 @@ class QuorumQueue(ClassicQueue):
     def crash_recover(self) -> None:
         """Replicated: a member's crash loses nothing."""
 
+    # -- returns and the delivery limit (rabbit_fifo) -------------------------------------
+
+    def remove_consumer(self, consumer) -> None:
+        """rabbit_fifo applies a consumer's cancel before its channel's ``down``: the
+        remaining (or newly active) consumer is served ready messages first, and what the
+        gone consumer held comes back after (measured on RabbitMQ 3.10)."""
+        super().remove_consumer(consumer)
+        if self.consumers and self.available():
+            self.dispatch()
+
+    def requeue(self, qms) -> None:
+        """rabbit_fifo's return: each return (reject or nack with requeue, a consumer's
+        channel or connection gone, its node lost) adds one to the message's delivery
+        count, which it carries as the ``x-delivery-count`` header; past
+        ``x-delivery-limit`` the message is dead-lettered (reason ``delivery_limit``) or
+        dropped instead of coming back."""
+        back = []
+        for qm in sorted(qms, key=lambda q: q.seq):
+            returned = qm.extra.get("returned", 0) + 1
+            qm.extra["returned"] = returned
+            if self.delivery_limit is not None and returned > self.delivery_limit:
+                self.settle(qm)
+                self._dead_letter(qm, "delivery_limit")
+                continue
+            headers = {**qm.message.headers, "x-delivery-count": returned}
+            qm.message = qm.message.with_headers(headers)
+            back.append(qm)
+        super().requeue(back)
+
+    def _dead_letter(self, qm, reason: str) -> None:
+        """``x-dead-letter-strategy: at-least-once`` (with ``x-overflow: reject-publish``,
+        as RabbitMQ requires) keeps a dead letter until a target queue takes it; retried
+        when the cluster's topology changes. Otherwise at-most-once: sent and forgotten."""
+        at_least_once = (
+            self.arguments.get("x-dead-letter-strategy") == "at-least-once"
+            and self.overflow == "reject-publish"
+        )
+        if not at_least_once:
+            self.host.dead_letter(self, qm, reason)
+        elif not self.host.dead_letter_confirmed(self, qm, reason):
+            self.dlx_pending.append((qm, reason))
+
+    def retry_dead_letters(self) -> None:
+        pending, self.dlx_pending = self.dlx_pending, []
+        for qm, reason in pending:
+            if not self.host.dead_letter_confirmed(self, qm, reason):
+                self.dlx_pending.append((qm, reason))
+
     # -- elections ------------------------------------------------------------------------
 
     def topology_changed(self) -> None:
         if self.deleted:
             return
+        if self.dlx_pending:
+            self.retry_dead_letters()
         if self.available():
             self._commit_held()
             return

@@ -51,6 +51,14 @@ QUEUE_ARG_RULES: dict[str, tuple[tuple[type, ...], Callable[[object], bool], str
     ),
     "x-queue-type": ((str,), lambda v: v in ("classic", "quorum", "stream"), "{invalid_value,%s}"),
     "x-queue-mode": ((str,), lambda v: v in ("default", "lazy"), "{invalid_value,%s}"),
+    "x-single-active-consumer": ((bool,), lambda v: True, "%s"),
+    "x-delivery-limit": (_INT, lambda v: v >= 0, "{value_negative,%s}"),
+    "x-dead-letter-strategy": (
+        (str,),
+        lambda v: v in ("at-most-once", "at-least-once"),
+        "{invalid_value,%s}",
+    ),
+    "x-consumer-timeout": (_INT, lambda v: v > 0, "{value_zero,%s}"),
 }
 #: Arguments whose values must match on redeclaration (rabbit_amqqueue:check_arguments).
 EQUIVALENT_ARGS = (
@@ -62,6 +70,7 @@ EQUIVALENT_ARGS = (
     "x-dead-letter-exchange",
     "x-dead-letter-routing-key",
     "x-overflow",
+    "x-single-active-consumer",
     "x-queue-type",
 )
 
@@ -317,7 +326,7 @@ class VHost:
             types, ok, why = rule
             if isinstance(value, bytes):
                 value = arguments[arg] = value.decode()
-            if isinstance(value, bool) or not isinstance(value, types):
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
                 raise AMQPError.of(
                     "queue_arg_invalid",
                     arg=arg,
@@ -449,6 +458,22 @@ class VHost:
 
     def dead_letter(self, queue: ClassicQueue, qm: QueuedMessage, reason: str) -> None:
         self._dead_letter_message(queue, qm.message, reason, qm)
+
+    def dead_letter_confirmed(self, queue, qm: QueuedMessage, reason: str) -> bool:
+        """At-least-once dead-lettering: True once a target queue accepted the message
+        (rabbit_fifo_dlx waits for the target's confirm; a target down does not confirm)."""
+        if queue.dlx is None or queue.dlx not in self.exchanges:
+            return False
+        message = qm.message
+        props = dead_letter_properties(message, queue, reason, self.now())
+        key = queue.dlrk if queue.dlrk is not None else message.routing_key
+        targets = self.route(queue.dlx, key, props.headers or {})
+        targets = [t for t in targets if not is_cycle(t, reason, props.headers)]
+        takers = [t for t in targets if t in self.queues and self.queues[t].available()]
+        if not takers:
+            return False
+        self.enqueue(takers, message.with_properties(props, queue.dlx, key))
+        return True
 
     def _dead_letter_message(self, queue, message: Message, reason: str, qm) -> None:
         if queue.dlx is None or queue.dlx not in self.exchanges:
