@@ -215,7 +215,8 @@ class RealRabbitNode:
                 "management.sample_retention_policies.basic.minute = 1\n"
                 "management.sample_retention_policies.detailed.10 = 1\n"
             )
-        p["conf"].write_text(conf + (self.extra_conf.rstrip("\n") + "\n" if self.extra_conf else ""))
+        extra = self.extra_conf.rstrip("\n") + "\n" if self.extra_conf else ""
+        p["conf"].write_text(conf + extra)
         rabbit = ", ".join(f"{{{k}, {int(v)}}}" for k, v in self.rabbit_env.items())
         apps = "{kernel, [{net_ticktime, 10}]}" + (f", {{rabbit, [{rabbit}]}}" if rabbit else "")
         p["advanced"].write_text(f"[{apps}].\n")
