@@ -47,6 +47,13 @@ def connection_open(conn, m: C.Connection.Open) -> None:
     if vhost is None:
         raise AMQPError.of("vhost_missing", vhost=m.virtual_host)
     node.users.check_vhost(conn.user, m.virtual_host)
+    open_here = sum(
+        1
+        for n in node.cluster.nodes.values()
+        for c in n.connections.values()
+        if c.vhost is vhost and c.state == "open"
+    )
+    vhost.check_limit("max-connections", open_here, "vhost_connection_limit", user=conn.user.name)
     conn.vhost = vhost
     conn._cancel_timers()  # handshake timeout no longer applies
     conn.start_heartbeats()

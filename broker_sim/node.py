@@ -233,6 +233,12 @@ class Node:
     def add_vhost(self, name: str) -> None:
         self.cluster.add_vhost(name)
 
+    def set_vhost_limits(self, vhost: str, **limits: int) -> None:
+        """rabbitmqctl set_vhost_limits -p VHOST '{"max-connections": N, "max-queues": N}'
+        (keyword names with underscores; a negative value lifts the limit)."""
+        target = self.cluster.vhosts[vhost]
+        target.limits = {k.replace("_", "-"): int(v) for k, v in limits.items()}
+
     def delete_vhost(self, name: str) -> None:
         self.cluster.delete_vhost(name)
 

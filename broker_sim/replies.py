@@ -69,6 +69,15 @@ TEXTS: dict[str, tuple[Code, str]] = {
     ),
     "vhost_refused": (Code.NOT_ALLOWED, "access to vhost '{vhost}' refused for user '{user}'"),
     "vhost_missing": (Code.NOT_ALLOWED, "vhost {vhost} not found"),
+    "vhost_connection_limit": (
+        Code.NOT_ALLOWED,
+        "access to vhost '{vhost}' refused for user '{user}': connection limit ({limit}) is "
+        "reached",
+    ),
+    "vhost_queue_limit": (
+        Code.PRECONDITION_FAILED,
+        "cannot declare queue '{name}': queue limit in vhost '{vhost}' ({limit}) is reached",
+    ),
     "shutdown": (Code.CONNECTION_FORCED, "broker forced connection closure with reason 'shutdown'"),
     "forced": (Code.CONNECTION_FORCED, "{reason}"),
     "frame_too_large": (

@@ -85,6 +85,9 @@ class VHost:
     def __init__(self, name: str, cluster) -> None:
         self.name = name
         self.cluster = cluster  # clock, timers, reachability between nodes
+        #: rabbitmqctl set_vhost_limits: "max-connections", "max-queues" (absent or < 0:
+        #: no limit; cluster-wide, as rabbit_vhost_limit counts on every node)
+        self.limits: dict[str, int] = {}
         self.now = cluster.now  # QueueHost.now: the cluster's clock, read on every publish
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, ClassicQueue] = {}
@@ -288,6 +291,7 @@ class VHost:
             existing.touch()
             return DeclareResult(existing, False)
         self._validate_queue_args(name, arguments)
+        self.check_limit("max-queues", len(self.queues), "vhost_queue_limit", name=name)
         queue_type = arguments.get("x-queue-type", "classic")
         if queue_type not in QUEUE_TYPES:
             raise AMQPError.of(
@@ -305,6 +309,12 @@ class VHost:
         )
         self.queues[name] = q
         return DeclareResult(q, True)
+
+    def check_limit(self, key: str, count: int, reply: str, **fields) -> None:
+        """rabbit_vhost_limit: refuse one more when ``count`` already reached the limit."""
+        limit = self.limits.get(key)
+        if limit is not None and limit >= 0 and count >= limit:
+            raise AMQPError.of(reply, vhost=self.name, limit=limit, **fields)
 
     def usable_queue(self, name: str, conn) -> ClassicQueue:
         """The queue, checked for exclusive ownership and reachability from ``conn``'s node."""

@@ -242,6 +242,9 @@ class LiveNode:
     def set_memory_alarm(self, active: bool) -> None:
         self.call(self.node.set_memory_alarm, active)
 
+    def set_vhost_limits(self, vhost: str, **limits: int) -> None:
+        self.call(self.node.set_vhost_limits, vhost, **limits)
+
     def queue_depth(self, name: str, vhost: str = "/") -> int:
         return self.sim.queue_depth(name, vhost)
 

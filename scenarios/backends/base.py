@@ -35,5 +35,8 @@ class BrokerAdmin(Protocol):
 
     def clear_permissions(self, user: str, vhost: str) -> None: ...
 
+    def set_vhost_limits(self, vhost: str, **limits: int) -> None:
+        """rabbitmqctl set_vhost_limits: max_connections=N, max_queues=N (< 0: none)."""
+
     def set_memory_alarm(self, active: bool) -> None:
         """Raise or clear a memory resource alarm (publishers get connection.blocked)."""

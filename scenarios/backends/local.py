@@ -24,6 +24,7 @@ Readiness then also waits for the HTTP API to answer.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import random
 import shutil
@@ -359,6 +360,10 @@ class RealRabbitNode:
 
     def clear_permissions(self, user: str, vhost: str) -> None:
         self.ctl("clear_permissions", "-p", vhost, user)
+
+    def set_vhost_limits(self, vhost: str, **limits: int) -> None:
+        body = json.dumps({k.replace("_", "-"): int(v) for k, v in limits.items()})
+        self.ctl("set_vhost_limits", "-p", vhost, body)
 
     def alarms(self) -> str:
         return self.ctl("eval", "rabbit_alarm:get_alarms().").strip()
