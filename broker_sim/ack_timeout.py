@@ -23,7 +23,7 @@ OFF = math.inf
 
 def timeout_ms(queue, config) -> int | None:
     """The timeout that applies to deliveries from ``queue`` (ms), or None."""
-    value = queue.arguments.get("x-consumer-timeout")
+    value = queue.settings.get("x-consumer-timeout")  # its argument or its policy's
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     return config.consumer_timeout

@@ -239,6 +239,14 @@ class Node:
         target = self.cluster.vhosts[vhost]
         target.limits = {k.replace("_", "-"): int(v) for k, v in limits.items()}
 
+    def set_policy(self, vhost: str, name: str, pattern: str, definition: dict,
+                   priority: int = 0, apply_to: str = "all") -> None:  # fmt: skip
+        """rabbitmqctl set_policy -p VHOST --priority P --apply-to A NAME PATTERN DEF."""
+        self.cluster.vhosts[vhost].set_policy(name, pattern, definition, priority, apply_to)
+
+    def clear_policy(self, vhost: str, name: str) -> None:
+        self.cluster.vhosts[vhost].clear_policy(name)
+
     def delete_vhost(self, name: str) -> None:
         self.cluster.delete_vhost(name)
 

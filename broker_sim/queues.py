@@ -27,6 +27,7 @@ from typing import Protocol
 
 from broker_sim.errors import AMQPError
 from broker_sim.message import Message, QueuedMessage
+from broker_sim.policies import effective
 from broker_sim.timers import Timer
 
 
@@ -149,13 +150,8 @@ class ClassicQueue:
 
     def __post_init__(self) -> None:
         args = self.arguments
-        self.message_ttl: int | None = args.get("x-message-ttl")
-        self.max_length: int | None = args.get("x-max-length")
-        self.max_length_bytes: int | None = args.get("x-max-length-bytes")
-        self.overflow: str = args.get("x-overflow", "drop-head")
-        self.dlx: str | None = args.get("x-dead-letter-exchange")
-        self.dlrk: str | None = args.get("x-dead-letter-routing-key")
-        self.expires: int | None = args.get("x-expires")
+        self.policy = None  # broker_sim.policies.Policy that applies, if any
+        self.apply_settings(args)
         max_priority = args.get("x-max-priority")
         self.max_priority: int | None = max_priority
         self.store = PriorityStore(max_priority) if max_priority else FifoStore()
@@ -177,6 +173,27 @@ class ClassicQueue:
         self.epoch = 0  # bumped when the node crashes: older deliveries are fenced off
         self.in_flight: dict[int, QueuedMessage] = {}  # unacked deliveries by seq
         self.touch()
+
+    def apply_settings(self, args: dict) -> None:
+        """The settings a policy may change (its arguments merged with the policy's)."""
+        self.settings = args
+        self.message_ttl: int | None = args.get("x-message-ttl")
+        self.max_length: int | None = args.get("x-max-length")
+        self.max_length_bytes: int | None = args.get("x-max-length-bytes")
+        self.overflow: str = args.get("x-overflow", "drop-head")
+        self.dlx: str | None = args.get("x-dead-letter-exchange")
+        self.dlrk: str | None = args.get("x-dead-letter-routing-key")
+        self.expires: int | None = args.get("x-expires")
+
+    def apply_policy(self, policy) -> None:
+        """A policy was set or cleared: act on the merged settings from now on."""
+        self.policy = policy
+        self.apply_settings(effective(self.arguments, policy))
+        if self.message_ttl is not None:
+            self._may_expire = True
+            self._arm_expiry()
+        if self.max_length is not None or self.max_length_bytes is not None:
+            self._enforce_length()
 
     @classmethod
     def create(cls, name: str, host: QueueHost, **kwargs) -> ClassicQueue:

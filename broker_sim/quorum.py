@@ -95,8 +95,6 @@ class QuorumQueue(ClassicQueue):
         queue.kind = "quorum"
         queue.store = ReturnsFirstStore()
         queue.dlx_pending = []
-        limit = kwargs.get("arguments", {}).get("x-delivery-limit")
-        queue.delivery_limit = limit if limit is not None else host.cluster.config.delivery_limit
         queue._place(kwargs["node"])
         return queue
 
@@ -144,6 +142,13 @@ class QuorumQueue(ClassicQueue):
 
     # -- returns and the delivery limit (rabbit_fifo) -------------------------------------
 
+    def apply_settings(self, args: dict) -> None:
+        super().apply_settings(args)
+        limit = args.get("x-delivery-limit")
+        self.delivery_limit = (
+            limit if limit is not None else self.host.cluster.config.delivery_limit
+        )
+
     def remove_consumer(self, consumer) -> None:
         """rabbit_fifo applies a consumer's cancel before its channel's ``down``: the
         remaining (or newly active) consumer is served ready messages first, and what the
@@ -176,7 +181,7 @@ class QuorumQueue(ClassicQueue):
         as RabbitMQ requires) keeps a dead letter until a target queue takes it; retried
         when the cluster's topology changes. Otherwise at-most-once: sent and forgotten."""
         at_least_once = (
-            self.arguments.get("x-dead-letter-strategy") == "at-least-once"
+            self.settings.get("x-dead-letter-strategy") == "at-least-once"
             and self.overflow == "reject-publish"
         )
         if not at_least_once:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from broker_sim import policies
 from broker_sim.deadletter import dead_letter_properties, is_cycle
 from broker_sim.errors import AMQPError, quoted
 from broker_sim.exchanges import (
@@ -88,6 +89,7 @@ class VHost:
         #: rabbitmqctl set_vhost_limits: "max-connections", "max-queues" (absent or < 0:
         #: no limit; cluster-wide, as rabbit_vhost_limit counts on every node)
         self.limits: dict[str, int] = {}
+        self.policies: dict[str, policies.Policy] = {}  # rabbitmqctl set_policy
         self.now = cluster.now  # QueueHost.now: the cluster's clock, read on every publish
         self.exchanges: dict[str, Exchange] = {}
         self.queues: dict[str, ClassicQueue] = {}
@@ -308,7 +310,28 @@ class VHost:
             node=owner.node.name,
         )
         self.queues[name] = q
+        policy = policies.choose(self.policies, q)
+        if policy is not None:
+            q.apply_policy(policy)
         return DeclareResult(q, True)
+
+    def set_policy(self, name: str, pattern: str, definition: dict, priority: int = 0,
+                   apply_to: str = "all") -> None:  # fmt: skip
+        """rabbitmqctl set_policy: re-applies to every queue of the vhost at once."""
+        policies.validate(name, pattern, definition, apply_to)
+        self.policies[name] = policies.Policy(name, pattern, dict(definition), priority, apply_to)
+        self._reapply_policies()
+
+    def clear_policy(self, name: str) -> None:
+        if self.policies.pop(name, None) is not None:
+            self._reapply_policies()
+
+    def _reapply_policies(self) -> None:
+        for q in self.queues.values():
+            chosen = policies.choose(self.policies, q)
+            if chosen is not None or q.policy is not None:
+                q.apply_policy(chosen)
+            self.dirty[q] = None
 
     def check_limit(self, key: str, count: int, reply: str, **fields) -> None:
         """rabbit_vhost_limit: refuse one more when ``count`` already reached the limit."""

@@ -245,6 +245,12 @@ class LiveNode:
     def set_vhost_limits(self, vhost: str, **limits: int) -> None:
         self.call(self.node.set_vhost_limits, vhost, **limits)
 
+    def set_policy(self, vhost, name, pattern, definition, priority=0, apply_to="all") -> None:
+        self.call(self.node.set_policy, vhost, name, pattern, definition, priority, apply_to)
+
+    def clear_policy(self, vhost: str, name: str) -> None:
+        self.call(self.node.clear_policy, vhost, name)
+
     def queue_depth(self, name: str, vhost: str = "/") -> int:
         return self.sim.queue_depth(name, vhost)
 

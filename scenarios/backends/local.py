@@ -361,6 +361,13 @@ class RealRabbitNode:
     def clear_permissions(self, user: str, vhost: str) -> None:
         self.ctl("clear_permissions", "-p", vhost, user)
 
+    def set_policy(self, vhost, name, pattern, definition, priority=0, apply_to="all") -> None:
+        self.ctl("set_policy", "-p", vhost, "--priority", str(priority), "--apply-to",
+                 apply_to, name, pattern, json.dumps(definition))  # fmt: skip
+
+    def clear_policy(self, vhost: str, name: str) -> None:
+        self.ctl("clear_policy", "-p", vhost, name)
+
     def set_vhost_limits(self, vhost: str, **limits: int) -> None:
         body = json.dumps({k.replace("_", "-"): int(v) for k, v in limits.items()})
         self.ctl("set_vhost_limits", "-p", vhost, body)
