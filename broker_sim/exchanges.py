@@ -11,7 +11,8 @@ even one to another exchange) passes the message on to the exchange its
 ``alternate-exchange`` argument names, which may have an alternate of its own. The
 visited-once rule makes cycles harmless, an alternate that does not exist routes nowhere,
 and an exchange reached by a binding that routes nowhere uses its own alternate, never the
-alternate of the exchange that bound it. Only the argument is read: Warren has no policies.
+alternate of the exchange that bound it. The argument wins over a policy's
+``alternate-exchange`` (broker_sim.policies).
 """
 
 from __future__ import annotations
@@ -48,17 +49,19 @@ class Exchange:
     internal: bool = False
     arguments: dict = field(default_factory=dict)
     bindings: dict[Binding, None] = field(default_factory=dict)  # ordered set
+    policy_alternate: str | None = None  # a policy's alternate-exchange (broker_sim.policies)
 
     def matches(self, routing_key: str, headers: dict) -> list[Binding]:
         return EXCHANGE_TYPES[self.type](self, routing_key, headers)
 
     @property
     def alternate(self) -> str | None:
-        """The ``alternate-exchange`` argument (a longstr, checked at declare time)."""
+        """The ``alternate-exchange`` argument (a longstr, checked at declare time), else
+        the one its policy names (the argument wins, as rabbit_exchange)."""
         ae = self.arguments.get(ALTERNATE_EXCHANGE) if self.arguments else None
         if isinstance(ae, bytes):  # a longstr that is not UTF-8
             ae = ae.decode("utf-8", "replace")
-        return ae if isinstance(ae, str) else None
+        return ae if isinstance(ae, str) else self.policy_alternate
 
 
 ALTERNATE_EXCHANGE = "alternate-exchange"

@@ -4,8 +4,9 @@ Theory of operation. A vhost holds named policies: a regular expression matched 
 a queue's name (Erlang's re:run, so ``^orders`` anchors), an ``apply-to`` (``all``,
 ``queues``, ``classic_queues``, ``quorum_queues``), a priority and a definition whose keys
 are the queue arguments without their ``x-`` (``max-length``, ``dead-letter-exchange``,
-...). A queue follows the one matching policy with the highest priority (ties: the name
-that sorts last, as rabbit_policy). What the queue then does (:func:`effective`) merges the
+...) and, for exchanges, ``alternate-exchange``. A queue or exchange follows the one
+matching policy with the highest priority (ties: the name that sorts last, as
+rabbit_policy). What the queue then does (:func:`effective`) merges the
 policy with the queue's own x-arguments as RabbitMQ does (rabbit_queue_type_util /
 rabbit_policy:merge_policy_value): for the limits the stricter value wins, for everything
 else the queue's argument wins. Setting or clearing a policy re-applies it to every queue
@@ -51,6 +52,11 @@ class Policy:
     priority: int = 0
     apply_to: str = "all"
 
+    def applies_to_exchange(self, exchange) -> bool:
+        if self.apply_to not in ("all", "exchanges") or exchange.name.startswith("amq."):
+            return False
+        return exchange.name != "" and re.search(self.pattern, exchange.name) is not None
+
     def applies(self, queue) -> bool:
         if self.apply_to == "exchanges":
             return False
@@ -75,6 +81,14 @@ def validate(name: str, pattern: str, definition: dict, apply_to: str) -> None:
 def choose(policies: dict[str, Policy], queue) -> Policy | None:
     matching = [p for p in policies.values() if p.applies(queue)]
     return max(matching, key=lambda p: (p.priority, p.name), default=None)
+
+
+def exchange_alternate(policies: dict[str, Policy], exchange) -> str | None:
+    """The ``alternate-exchange`` of the policy that applies to ``exchange``, if any."""
+    matching = [p for p in policies.values() if p.applies_to_exchange(exchange)]
+    chosen = max(matching, key=lambda p: (p.priority, p.name), default=None)
+    value = chosen.definition.get("alternate-exchange") if chosen is not None else None
+    return value if isinstance(value, str) else None
 
 
 def effective(arguments: dict, policy: Policy | None) -> dict:

@@ -159,6 +159,7 @@ class VHost:
             if check_alternate is not None:
                 check_alternate(ae.decode() if isinstance(ae, bytes) else ae)
         ex = Exchange(name, type_, durable, auto_delete, internal, arguments)
+        ex.policy_alternate = policies.exchange_alternate(self.policies, ex)
         self.exchanges[name] = ex
         return ex
 
@@ -327,6 +328,8 @@ class VHost:
             self._reapply_policies()
 
     def _reapply_policies(self) -> None:
+        for ex in self.exchanges.values():
+            ex.policy_alternate = policies.exchange_alternate(self.policies, ex)
         for q in self.queues.values():
             chosen = policies.choose(self.policies, q)
             if chosen is not None or q.policy is not None:

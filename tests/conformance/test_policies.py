@@ -83,3 +83,24 @@ def test_a_dead_letter_policy_yields_to_the_queues_own_argument(broker, uid):
     for queue in (by_policy, by_arg, f"dead-policy-{uid}", f"dead-arg-{uid}"):
         ch.queue_delete(queue)
     conn.close()
+
+
+def test_an_alternate_exchange_policy_catches_what_nothing_routes(broker, uid):
+    conn, ch = connect(broker)
+    ch.confirm_delivery()
+    main, spill = f"ae-main-{uid}", f"ae-spill-{uid}"
+    ch.exchange_declare(main, "direct")
+    ch.exchange_declare(spill, "fanout")
+    ch.queue_declare(f"ae-caught-{uid}")
+    ch.queue_bind(f"ae-caught-{uid}", spill)
+    broker.set_policy("/", f"ae-{uid}", f"^{main}$", {"alternate-exchange": spill}, 0, "exchanges")
+    try:
+        time.sleep(0.5 if broker.kind == "real" else 0)
+        ch.basic_publish(main, "nobody-binds-this", b"stray")
+        assert settle(ch, f"ae-caught-{uid}", 1) == 1
+    finally:
+        broker.clear_policy("/", f"ae-{uid}")
+    for name in (main, spill):
+        ch.exchange_delete(name)
+    ch.queue_delete(f"ae-caught-{uid}")
+    conn.close()
