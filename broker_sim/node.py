@@ -58,8 +58,8 @@ class NodeConfig:
     #: shutdown races only show against real timing wants 0.001-0.005 here.
     reply_latency: float = 0.0
     consumer_timeout: int | None = 1_800_000  # consumer_timeout (ms; None = off)
-    #: quorum queues' delivery limit when x-delivery-limit is not given: none on 3.x,
-    #: 20 on RabbitMQ 4.x (set it with product_version "4.x" to model a 4.x node)
+    #: quorum queues' delivery limit when x-delivery-limit is not given; None: the default
+    #: of the version in product_version (none on 3.x, 20 on 4.x)
     delivery_limit: int | None = None
 
 

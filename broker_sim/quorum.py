@@ -33,6 +33,15 @@ _REFUSED_PROPERTIES = (
 )
 
 
+def default_delivery_limit(config) -> int | None:
+    """NodeConfig.delivery_limit, else RabbitMQ's default for the version the node claims:
+    none before 4.0, 20 from 4.0 on."""
+    if config.delivery_limit is not None:
+        return config.delivery_limit
+    major = config.product_version.split(".", 1)[0]
+    return 20 if major.isdigit() and int(major) >= 4 else None
+
+
 class ReturnsFirstStore:
     """rabbit_fifo's ready messages: returned ones (reject/nack with requeue, a consumer's
     channel closing) wait in a queue of their own, served before the rest in the order
@@ -145,9 +154,8 @@ class QuorumQueue(ClassicQueue):
     def apply_settings(self, args: dict) -> None:
         super().apply_settings(args)
         limit = args.get("x-delivery-limit")
-        self.delivery_limit = (
-            limit if limit is not None else self.host.cluster.config.delivery_limit
-        )
+        config = self.host.cluster.config
+        self.delivery_limit = limit if limit is not None else default_delivery_limit(config)
 
     def remove_consumer(self, consumer) -> None:
         """rabbit_fifo applies a consumer's cancel before its channel's ``down``: the

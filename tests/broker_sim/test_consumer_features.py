@@ -140,3 +140,23 @@ def test_at_least_once_dead_letters_wait_for_a_target_that_can_take_them(sim):
     got = ch.basic_get("target", no_ack=True)
     assert got is not None and got.body == b"keep me"
     setup.close()
+
+
+def test_a_4x_node_limits_quorum_deliveries_to_20_by_default():
+    from broker_sim import NodeConfig
+
+    with SimCluster(nodes=1, config=NodeConfig(product_version="4.1.0")) as cluster:
+        conn = connect(cluster.nodes[0])
+        ch = conn.channel()
+        ch.queue_declare("q4", durable=True, auto_delete=False,
+                         arguments={"x-queue-type": "quorum"})  # fmt: skip
+        ch.basic_publish(amqp.Message(b"poison"), routing_key="q4")
+        deliveries = 0
+        for _ in range(30):
+            message = ch.basic_get("q4")
+            if message is None:
+                break
+            deliveries += 1
+            ch.basic_reject(message.delivery_tag, requeue=True)
+        assert deliveries == 21  # the first delivery and 20 redeliveries, then dropped
+        conn.close()
