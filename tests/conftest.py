@@ -33,10 +33,11 @@ def sim_node(sim_cluster):
     return sim_cluster.nodes[0]
 
 
-@pytest.fixture(scope="session")
-def real_node(tmp_path_factory):
+def running_real_node(tmp_path_factory, label: str, **options):
+    """A private real rabbitmq-server for a fixture to yield (``RealRabbitNode`` options),
+    stopped afterwards; skipped with one line when none can start, failed under CI=true."""
     try:
-        node = RealRabbitNode(workdir=tmp_path_factory.mktemp("rabbitmq"))
+        node = RealRabbitNode(workdir=tmp_path_factory.mktemp(label), **options)
         node.start()
     except RabbitMQUnavailable as exc:
         if IN_CI:
@@ -46,6 +47,11 @@ def real_node(tmp_path_factory):
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture(scope="session")
+def real_node(tmp_path_factory):
+    yield from running_real_node(tmp_path_factory, "rabbitmq")
 
 
 @pytest.fixture(params=["sim", "real"], scope="session")

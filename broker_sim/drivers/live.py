@@ -34,6 +34,7 @@ from broker_sim.drivers.loop_timer import LoopTimer
 from broker_sim.drivers.management import ManagementServer
 from broker_sim.drivers.pipes import TimedPipe
 from broker_sim.drivers.sim_toxiproxy import SimToxiproxy
+from broker_sim.drivers.sockets import listening_socket
 from broker_sim.node import Node, NodeConfig
 from broker_sim.toxics.latency import LatencyToxic
 from broker_sim.urls import amqp_url
@@ -155,16 +156,7 @@ class LiveNode:
         the loop (so an API call that enables the node answers only when it accepts)."""
         if self.server is not None or self._bound is not None:
             return
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-            sock.listen(128)
-        except OSError:
-            sock.close()
-            raise
-        sock.setblocking(False)
+        sock = listening_socket(self.host, self.port)
         self.port = sock.getsockname()[1]
         self._bound = sock
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 
 from broker_sim.drivers.http import serve_http
+from broker_sim.drivers.sockets import listening_socket
 from broker_sim.management import ManagementAPI
 
 LISTENING_STATES = ("running", "paused")
@@ -65,16 +65,7 @@ class ManagementServer:
             self._wake = None
 
     async def _listen(self) -> None:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-            sock.listen(128)
-        except OSError:
-            sock.close()
-            raise
-        sock.setblocking(False)
+        sock = listening_socket(self.host, self.port)
         self.port = sock.getsockname()[1]
         if self.api is None:
             self.api = ManagementAPI(self.live.sim.cluster, self.live.name, self.listeners)

@@ -13,8 +13,7 @@ import pika
 import pytest
 
 from broker_sim import NodeConfig, SimCluster
-from scenarios.backends.local import RabbitMQUnavailable, RealRabbitNode
-from tests.conftest import IN_CI
+from tests.conftest import running_real_node
 
 TIMEOUT_MS = 2000
 TEXT = (
@@ -29,21 +28,12 @@ def timeout_broker(request, tmp_path_factory):
         with SimCluster(nodes=1, config=NodeConfig(consumer_timeout=TIMEOUT_MS)) as cluster:
             yield cluster.nodes[0]
         return
-    node = RealRabbitNode(
-        tmp_path_factory.mktemp("rabbitmq-timeout"),
+    yield from running_real_node(
+        tmp_path_factory,
+        "rabbitmq-timeout",
         conf=f"consumer_timeout = {TIMEOUT_MS}",
         rabbit_env={"channel_tick_interval": 200},
     )
-    try:
-        node.start()
-    except RabbitMQUnavailable as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true and the real RabbitMQ could not start: {exc}")
-        pytest.skip(f"real rabbitmq-server unavailable: {exc}")
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 def consume_one(broker, queue: str):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -27,9 +26,8 @@ import pika.exceptions
 import pytest
 
 from broker_sim import SimCluster
-from scenarios.backends.local import RabbitMQUnavailable, RealRabbitNode
+from tests.conftest import running_real_node
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 NOT_FOUND = {"error": "Object Not Found", "reason": "Not Found"}
 FORCED = "CONNECTION_FORCED - Closed via management plugin"
 
@@ -42,17 +40,7 @@ def managed_sim():
 
 @pytest.fixture(scope="session")
 def managed_real(tmp_path_factory):
-    try:
-        node = RealRabbitNode(tmp_path_factory.mktemp("rabbitmq-mgmt"), management=True)
-        node.start()
-    except RabbitMQUnavailable as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true and the real RabbitMQ could not start: {exc}")
-        pytest.skip(f"real rabbitmq-server unavailable: {exc}")
-    try:
-        yield node
-    finally:
-        node.stop()
+    yield from running_real_node(tmp_path_factory, "rabbitmq-mgmt", management=True)
 
 
 @pytest.fixture(params=["sim", "real"], scope="session")
