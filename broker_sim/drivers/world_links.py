@@ -36,7 +36,7 @@ class WorldTransport:
 
     def __init__(self, world: World, proxy: Proxy, actor: str) -> None:
         node = world.proxies.node_of(proxy)
-        if node is None or not node.running or not proxy.enabled:
+        if node is None or node.state not in ("running", "paused") or not proxy.enabled:
             why = "proxy disabled" if not proxy.enabled else "node not running"
             world.cluster.log("connection-refused", node.name if node else "", peer=actor,
                               address=proxy.listen, reason=why)  # fmt: skip

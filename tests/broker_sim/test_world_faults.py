@@ -351,3 +351,17 @@ def test_toxic_randomness_is_seeded():
 
     assert digest(3) == digest(3)
     assert digest(3)[1] != digest(4)[1], "different seeds draw different jitter"
+
+
+def test_a_hung_node_accepts_connections_and_answers_once_it_resumes():
+    """As on the live driver (and a SIGSTOPped RabbitMQ, whose kernel still completes the
+    TCP handshake): a connection to a paused node is accepted, hears nothing, and gets its
+    connection.start when the node resumes; it is not refused."""
+    world = World(seed=7, network_jitter=0)
+    world.pause("node1")
+    world.at(5.0, "resume", "node1")
+    seen = run_actor(world, lambda: raw_session(world, PROTOCOL_HEADER, limit=10.0))
+    assert seen, "the connect succeeded and something came back"
+    first_at, first = seen[0]
+    assert isinstance(first, bytes) and first.startswith(START_FRAME[:7])
+    assert 5.0 <= first_at < 6.0, "nothing before the resume"
