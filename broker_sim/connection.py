@@ -272,16 +272,13 @@ class ServerConnection:
 
     def _channel_error(self, ch: ServerChannel, frame: InFrame, err: AMQPError) -> None:
         method = frame.method if frame.kind == FRAME_METHOD else None
-        class_id, method_id = _ids(method)
+        self.close_channel(ch, err, *_ids(method))
+
+    def close_channel(self, ch: ServerChannel, err: AMQPError, class_id=0, method_id=0) -> None:
+        """channel.close for a channel error; ids 0/0 when no method caused it (a timer's)."""
         ch.close_down()
         self.closing_channels.add(ch.number)
         self.send_method(ch.number, C.Channel.Close(err.code, err.text[:255], class_id, method_id))
-
-    def close_channel(self, ch: ServerChannel, err: AMQPError) -> None:
-        """A channel error not caused by a method (a timer's): channel.close, ids 0/0."""
-        ch.close_down()
-        self.closing_channels.add(ch.number)
-        self.send_method(ch.number, C.Channel.Close(err.code, err.text[:255], 0, 0))
 
     def forget_channel(self, ch: ServerChannel) -> None:
         if not ch.closing:

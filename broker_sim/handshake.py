@@ -47,13 +47,16 @@ def connection_open(conn, m: C.Connection.Open) -> None:
     if vhost is None:
         raise AMQPError.of("vhost_missing", vhost=m.virtual_host)
     node.users.check_vhost(conn.user, m.virtual_host)
-    open_here = sum(
-        1
-        for n in node.cluster.nodes.values()
-        for c in n.connections.values()
-        if c.vhost is vhost and c.state == "open"
-    )
-    vhost.check_limit("max-connections", open_here, "vhost_connection_limit", user=conn.user.name)
+    if "max-connections" in vhost.limits:  # counting walks every node's connections
+        open_now = sum(
+            1
+            for n in node.cluster.nodes.values()
+            for c in n.connections.values()
+            if c.vhost is vhost and c.state == "open"
+        )
+        vhost.check_limit(
+            "max-connections", open_now, "vhost_connection_limit", user=conn.user.name
+        )
     conn.vhost = vhost
     conn._cancel_timers()  # handshake timeout no longer applies
     conn.start_heartbeats()

@@ -498,29 +498,32 @@ class VHost:
     def dead_letter_confirmed(self, queue, qm: QueuedMessage, reason: str) -> bool:
         """At-least-once dead-lettering: True once a target queue accepted the message
         (rabbit_fifo_dlx waits for the target's confirm; a target down does not confirm)."""
-        if queue.dlx is None or queue.dlx not in self.exchanges:
+        routed = self._dead_letter_route(queue, qm.message, reason)
+        if routed is None:
             return False
-        message = qm.message
+        dead, targets = routed
+        takers = [t for t in targets if t in self.queues and self.queues[t].available()]
+        if not takers:
+            return False
+        self.enqueue(takers, dead)
+        return True
+
+    def _dead_letter_message(self, queue, message: Message, reason: str, qm) -> None:
+        routed = self._dead_letter_route(queue, message, reason)
+        if routed is not None:
+            dead, targets = routed
+            self.enqueue(targets, dead)
+
+    def _dead_letter_route(self, queue, message: Message, reason: str):
+        """The dead letter (x-death headers written, the DLX and key it goes by) and the
+        queues the DLX routes it to, automatic cycles dropped; None without a usable DLX."""
+        if queue.dlx is None or queue.dlx not in self.exchanges:
+            return None
         props = dead_letter_properties(message, queue, reason, self.now())
         key = queue.dlrk if queue.dlrk is not None else message.routing_key
         targets = self.route(queue.dlx, key, props.headers or {})
         targets = [t for t in targets if not is_cycle(t, reason, props.headers)]
-        takers = [t for t in targets if t in self.queues and self.queues[t].available()]
-        if not takers:
-            return False
-        self.enqueue(takers, message.with_properties(props, queue.dlx, key))
-        return True
-
-    def _dead_letter_message(self, queue, message: Message, reason: str, qm) -> None:
-        if queue.dlx is None or queue.dlx not in self.exchanges:
-            return
-        props = dead_letter_properties(message, queue, reason, self.now())
-        keys = [queue.dlrk] if queue.dlrk is not None else [message.routing_key]
-        for key in keys:
-            dead = message.with_properties(props, queue.dlx, key)
-            targets = self.route(queue.dlx, key, props.headers or {})
-            targets = [t for t in targets if not is_cycle(t, reason, props.headers)]
-            self.enqueue(targets, dead)
+        return message.with_properties(props, queue.dlx, key), targets
 
 
 def _amqp_type(value: object) -> str:
