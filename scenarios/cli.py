@@ -147,7 +147,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")  # refused below with the same message
     if not 0 <= value <= 10:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds in 0..10")
     return value

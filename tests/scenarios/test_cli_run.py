@@ -140,3 +140,10 @@ def test_an_adapter_that_cannot_be_imported_errs_each_run_and_the_report_says_so
 def test_parallel_jobs_give_the_same_verdicts(tmp_path):
     out = warren("run", "-k", "consume.*", "--jobs", "2", "--no-report")
     assert out.returncode == 0 and "8 of 8 runs passed" in out.stdout
+
+
+@pytest.mark.parametrize("value", ["-1", "11", "abc", "nan"])
+def test_warren_sim_refuses_a_bad_reply_latency_naming_it(value):
+    out = warren("sim", "--reply-latency", value)
+    assert out.returncode == 2
+    assert f"argument --reply-latency: {value!r} is not a number of seconds in 0..10" in out.stderr
