@@ -215,34 +215,23 @@ def test_declaring_an_alternate_needs_read_on_the_exchange_and_write_on_the_alte
     user = f"ae-user-{uid}"
     broker.add_user(user, "pw")
     try:
-        broker.set_permissions(user, "/", configure=".*", write=f"^mine-{uid}$", read=".*")
-        conn, ch = connect(broker, user, "pw")
-        got = channel_error(
-            ch.exchange_declare,
-            f"mine-{uid}",
-            "fanout",
-            arguments={"alternate-exchange": "amq.fanout"},
-        )
-        assert got == (
-            403,
-            f"ACCESS_REFUSED - access to exchange 'amq.fanout' in vhost '/' refused for user "
-            f"'{user}'",
-        )
-        conn.close()
-        broker.set_permissions(user, "/", configure=".*", write=".*", read="^$")
-        conn, ch = connect(broker, user, "pw")
-        got = channel_error(
-            ch.exchange_declare,
-            f"mine-{uid}",
-            "fanout",
-            arguments={"alternate-exchange": "amq.fanout"},
-        )
-        assert got == (
-            403,
-            f"ACCESS_REFUSED - access to exchange 'mine-{uid}' in vhost '/' refused for user "
-            f"'{user}'",
-        )
-        conn.close()
+        # (write, read, the exchange refused): write on the alternate, read on the exchange
+        cases = ((f"^mine-{uid}$", ".*", "amq.fanout"), (".*", "^$", f"mine-{uid}"))
+        for write, read, refused in cases:
+            broker.set_permissions(user, "/", configure=".*", write=write, read=read)
+            conn, ch = connect(broker, user, "pw")
+            got = channel_error(
+                ch.exchange_declare,
+                f"mine-{uid}",
+                "fanout",
+                arguments={"alternate-exchange": "amq.fanout"},
+            )
+            assert got == (
+                403,
+                f"ACCESS_REFUSED - access to exchange '{refused}' in vhost '/' refused for "
+                f"user '{user}'",
+            )
+            conn.close()
     finally:
         broker.delete_user(user)
 
