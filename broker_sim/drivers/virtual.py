@@ -15,8 +15,11 @@ Faults are scheduled at virtual times by name (:data:`FAULTS`, ``world.at(3, "ki
 "node1")``) and recorded in the history with everything the client records (see
 ``client.runtime``); :meth:`World.digest` hashes that history.
 
-Calling the real ``time.sleep`` or opening a real socket from an actor would break
-determinism: inside :meth:`World.run` both raise :class:`WorldViolation`.
+Actors may be unmodified blocking code (kombu, py-amqp, pika): while :meth:`World.run`
+runs, the virtual OS layer (:mod:`broker_sim.drivers.virtual_os`) gives actors the world's
+clock for ``time``, its links for ``socket``, its descriptors for ``select`` and friends,
+and its seed for ``random``; what it cannot make deterministic raises
+:class:`WorldViolation`. Everything is restored when the run ends.
 """
 
 from __future__ import annotations
@@ -25,9 +28,7 @@ import functools
 import hashlib
 import json
 import random
-import socket
 import threading
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,15 +37,20 @@ import greenlet
 
 from broker_sim.cluster import FAULTS as CLUSTER_FAULTS
 from broker_sim.cluster import Cluster, FaultError
-from broker_sim.drivers.world_links import HOST, NODE_PORT, WorldProxies, WorldTransport
+from broker_sim.drivers import virtual_os
+from broker_sim.drivers.virtual_os import scope
+from broker_sim.drivers.virtual_os.scope import WorldViolation
+from broker_sim.drivers.world_links import (
+    HOST,
+    NODE_PORT,
+    WorldProxies,
+    WorldTransport,
+    refused,
+)
 from broker_sim.toxiproxy.api import ToxiproxyAPI
 
 START = 1_700_000_000.0
-_active: World | None = None  # the world whose run() is on the stack (one at a time)
-
-
-class WorldViolation(RuntimeError):
-    """An actor used real time or a real socket inside the world."""
+__all__ = ["START", "World", "WorldViolation", "WorldDeadlock", "ActorFailed", "FAULTS"]
 
 
 class WorldDeadlock(RuntimeError):
@@ -74,6 +80,8 @@ class Actor:
     error: str | None = None
     glet: greenlet.greenlet | None = None
     woken: bool = False  # set by a link when what the actor waits for has arrived
+    daemon: bool = False  # a daemon thread an actor started: the run does not wait for it
+    group: str | None = None  # the actor that started this thread (isolation, history)
 
     def ready(self, now: float) -> bool:
         if self.done:
@@ -92,7 +100,11 @@ class World:
         nodes: int = 3,
         election_timeout: float = 1.0,
         network_jitter: float = 0.002,
+        threads: str = "green",
     ) -> None:
+        if threads not in ("green", "forbid"):
+            raise ValueError(f"threads must be 'green' or 'forbid', not {threads!r}")
+        self.threads = threads  # what a thread started by an actor becomes (virtual_os.vthread)
         self.seed = seed
         self.rng = random.Random(seed)
         self.clock = VirtualClock()
@@ -145,8 +157,10 @@ class World:
 
     # -- actors and faults -----------------------------------------------------------------------
 
-    def spawn(self, name: str, fn: Callable, *args) -> Actor:
-        actor = Actor(name, lambda: fn(*args), wake_at=self.clock())
+    def spawn(
+        self, name: str, fn: Callable, *args, daemon: bool = False, group: str | None = None
+    ) -> Actor:
+        actor = Actor(name, lambda: fn(*args), wake_at=self.clock(), daemon=daemon, group=group)
         self.actors.append(actor)
         return actor
 
@@ -259,24 +273,23 @@ class World:
     # -- running -----------------------------------------------------------------------------------
 
     def run(self, until: float = 3600.0, max_steps: int = 1_000_000) -> None:
-        """Run until every actor is done or ``until`` virtual seconds have passed."""
-        global _active
-        if _active is not None:
-            raise RuntimeError("a world is already running in this process")
+        """Run until every actor (but daemon threads) is done or ``until`` virtual seconds
+        have passed; the virtual OS layer is in force for the actors meanwhile."""
         end = self.clock() + until
-        real_sleep, real_connect = time.sleep, socket.socket.connect
-        time.sleep = _guard(real_sleep, "time.sleep")
-        socket.socket.connect = _guard(real_connect, "socket.connect")
-        _active, self._thread = self, threading.get_ident()
+        scope.enter(self)
+        self._thread = threading.get_ident()
         try:
-            for _ in range(max_steps):
-                if all(a.done for a in self.actors) or self.clock.t >= end:
-                    return
-                self._step(end)
+            with virtual_os.VirtualOS():
+                for _ in range(max_steps):
+                    if self.finished() or self.clock.t >= end:
+                        return
+                    self._step(end)
             raise RuntimeError(f"world did not finish within {max_steps} steps (seed {self.seed})")
         finally:
-            _active = None
-            time.sleep, socket.socket.connect = real_sleep, real_connect
+            scope.leave(self)
+
+    def finished(self) -> bool:
+        return all(a.done or a.daemon for a in self.actors)
 
     def _step(self, end: float) -> None:
         now = self.clock.t
@@ -374,20 +387,6 @@ class ToxiproxyError(RuntimeError):
         self.status, self.body = status, body
 
 
-def _guard(real, name: str):
-    def guarded(*args, **kwargs):
-        world = _active
-        if world is not None and world.current is not None and world.on_world_thread():
-            raise WorldViolation(
-                f"{name} called inside the world by actor "
-                f"{world.current.name}: use the world's runtime instead "
-                f"(it would break determinism; seed {world.seed})"
-            )
-        return real(*args, **kwargs)
-
-    return guarded
-
-
 class WorldRuntime:
     """The bundled client's runtime inside a world (see client.runtime): virtual time,
     in-memory links, randomness and ids from the world's seed, history into the world's."""
@@ -407,7 +406,7 @@ class WorldRuntime:
         actor = world.current.name if world.current else "-"
         proxy = world.proxies.proxy_at(port) if host == HOST else None
         if proxy is None:
-            raise ConnectionRefusedError(f"world: nothing listens on {host}:{port}")
+            raise refused()
         if actor in world.isolated:  # the SYN is lost: the connect times out
             world.block("connect", timeout, None)
             raise TimeoutError(f"world: connect to {host}:{port} timed out ({actor} is isolated)")

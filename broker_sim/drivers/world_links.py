@@ -16,6 +16,8 @@ new connections; every toxic state draws from the world's seeded RNG.
 
 from __future__ import annotations
 
+import errno
+import os
 from typing import TYPE_CHECKING
 
 from broker_sim.toxics import DATA, RESET, Toxic
@@ -40,7 +42,7 @@ class WorldTransport:
             why = "proxy disabled" if not proxy.enabled else "node not running"
             world.cluster.log("connection-refused", node.name if node else "", peer=actor,
                               address=proxy.listen, reason=why)  # fmt: skip
-            raise ConnectionRefusedError(f"world: nothing listens on {proxy.listen}")
+            raise refused()
         self.world, self.node, self.proxy, self.actor = world, node, proxy, actor
         self.conn = node.connect(f"{actor}:{proxy.name}")
         self.up, self.down = ToxicPipe(), ToxicPipe()
@@ -130,9 +132,9 @@ class WorldTransport:
     def send(self, data: bytes, timeout: float = 10.0) -> None:
         self._arrived()  # a reset that has reached the client fails the next send, as EPIPE
         if self.closed == "reset":
-            raise ConnectionResetError("world: connection reset by peer")
+            raise os_error(ConnectionResetError, errno.ECONNRESET)
         if self.closed:
-            raise BrokenPipeError("world: connection closed by the broker")
+            raise os_error(BrokenPipeError, errno.EPIPE)
         if self.actor in self.world.isolated:
             self.held.append((True, data, None))  # in the kernel's send queue until rejoin
             return
@@ -156,8 +158,18 @@ class WorldTransport:
             self.inbox.clear()
             return data
         if self.closed == "reset":
-            raise ConnectionResetError("world: connection reset by peer")
+            raise os_error(ConnectionResetError, errno.ECONNRESET)
         return b"" if self.closed else None
+
+    def readable(self) -> bool:
+        """Data or the end of the stream has reached the client (no pumping: the world's
+        scheduler pumps the links that have events due before it asks)."""
+        return bool(self.inbox) or self.closed is not None
+
+    def take(self, limit: int) -> bytes:
+        data = bytes(self.inbox[:limit])
+        del self.inbox[:limit]
+        return data
 
     def close(self) -> None:
         if self.closed is None:
@@ -170,6 +182,15 @@ class WorldTransport:
             self.world.route()
 
     abort = close
+
+
+def os_error(kind: type[OSError], code: int) -> OSError:
+    """The exception the OS raises for ``code``: the clients' handlers check the errno."""
+    return kind(code, os.strerror(code))
+
+
+def refused() -> ConnectionRefusedError:
+    return os_error(ConnectionRefusedError, errno.ECONNREFUSED)
 
 
 class WorldProxies:
