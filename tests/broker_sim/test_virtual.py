@@ -4,7 +4,6 @@ jumps, deadlocks and failing actors reported with their seed, real time/sockets 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time

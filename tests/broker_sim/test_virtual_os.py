@@ -18,7 +18,7 @@ import amqp.connection
 import kombu.utils.functional
 import pytest
 
-from broker_sim.drivers.virtual import START, ActorFailed, World, WorldViolation
+from broker_sim.drivers.virtual import START, ActorFailed, World
 from broker_sim.drivers.virtual_os.vsocket import WORLD_IP, VirtualSocket
 
 REAL = {

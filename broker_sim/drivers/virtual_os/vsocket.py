@@ -253,9 +253,7 @@ class VirtualSocket:
                 if self._timeout is None:
                     raise os_error(TimeoutError, errno.ETIMEDOUT)
                 raise TimeoutError("timed out")
-        server = self._fds.listeners.get((address, port)) or self._fds.listeners.get(
-            (ANY, port)
-        )
+        server = self._fds.listeners.get((address, port)) or self._fds.listeners.get((ANY, port))
         if server is not None and address in LOCAL:
             return server._connected_from(self)
         proxy = world.proxies.proxy_at(port) if address == WORLD_IP else None
