@@ -12,6 +12,7 @@ The same scenario, seed and client give the same history, byte for byte: ``diges
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -262,7 +263,7 @@ def run_one(
 
         world.spawn("faults", lambda: watch(env, conditional, fire))
     try:
-        with _wall_limit(wall_timeout):
+        with _wall_limit(wall_timeout), instrumented(adapter, world):
             world.run(until=scenario.duration)
     except WorldDeadlock as exc:
         error = str(exc)
@@ -275,6 +276,17 @@ def run_one(
     return make_result(
         scenario, seed, adapter, backend, world.events, escaped, started, error, world.digest()
     )
+
+
+def instrumented(adapter, target):
+    """Record the history of the client libraries the adapter names in ``instruments``
+    (``scenarios.instrument``): for adapters over kombu or pika that record nothing."""
+    libraries = tuple(getattr(adapter, "instruments", ()))
+    if not libraries:
+        return contextlib.nullcontext()
+    from scenarios.instrument import recording
+
+    return recording(target, libraries)
 
 
 def spawn_roles(env: Env, scenario: Scenario, adapter, escaped: list, spawn) -> str | None:

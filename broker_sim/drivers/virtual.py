@@ -423,7 +423,8 @@ class WorldRuntime:
         broker = details.get("broker")
         if broker is not None:  # name the node behind the address, as DESIGN section 5 asks
             details["node"] = self._node_names.get(broker) or self._node_name(broker)
-        details["actor"] = world.current.name if world.current else "-"
+        actor = world.current
+        details["actor"] = (actor.group or actor.name) if actor is not None else "-"
         world.events.append((world.clock.t - START, kind, details))
 
     def _node_name(self, broker: str) -> str:

@@ -1,6 +1,9 @@
-"""Unmodified kombu (py-amqp) playing a scenario's roles as kombu's own guide writes them,
-recording the history events kombu does not record itself. kombu runs on the live backend
-(real sockets, real time) until it runs in virtual time (a later issue).
+"""Unmodified kombu (py-amqp) playing a scenario's roles as kombu's own guide writes them.
+
+The code below is plain kombu: the history comes from the instrumentation layer
+(``instruments = ("kombu",)``, :mod:`scenarios.instrument.kombu`), which wraps kombu's public
+calls for the run. It runs in virtual time by default, kombu on the world's virtual OS layer
+(:mod:`broker_sim.drivers.virtual_os`), and on the live backend (real sockets, real time).
 
 The roles mirror the bundled adapter's one for one, so a difference in verdict is a
 difference between the clients: ``Producer.publish(retry=True, retry_policy=...)`` with
@@ -21,7 +24,8 @@ FOREVER = {"max_retries": None, "interval_start": 0.2, "interval_step": 0.2, "in
 
 class KombuAdapter:
     name = "kombu"
-    backends = ("live",)
+    backends = ("virtual", "live")
+    instruments = ("kombu",)
 
     def publisher(self, env, spec) -> None:
         conn = kombu.Connection(
@@ -32,25 +36,20 @@ class KombuAdapter:
         )
         queue = _queue(env)
         producer = kombu.Producer(conn)
-        policy = {**spec.retry_policy, "on_revive": lambda channel: _revived(env)}
         conn.ensure(conn, lambda: queue(conn.default_channel).declare(), **FOREVER)()
         for n in range(spec.messages):
-            message_id = env.message_id(spec, n)
-            env.record("publish_invoke", id=message_id, routing_key=queue.name)
             try:
                 producer.publish(
                     {"n": n},
                     routing_key=queue.name,
                     retry=spec.retry,
-                    retry_policy=policy,
-                    message_id=message_id,
+                    retry_policy=spec.retry_policy,
+                    message_id=env.message_id(spec, n),
                     timeout=spec.timeout,
                     confirm_timeout=spec.confirm_timeout if spec.confirms else None,
                 )
-            except Exception as exc:  # a user's loop goes on; the outcome is recorded
-                env.record("publish_fail", id=message_id, error=type(exc).__name__)
-            else:
-                env.record("publish_ok", id=message_id, confirmed=spec.confirms)
+            except Exception:  # a user's loop goes on (the instrumentation records the failure)
+                pass
             env.sleep(spec.interval)
         conn.release()
 
@@ -64,21 +63,11 @@ def _queue(env) -> kombu.Queue:
     )
 
 
-def _revived(env) -> None:
-    env.record("recovery_succeeded", details=[])
-
-
 def _received(env, spec, message) -> None:
-    env.record(
-        "deliver",
-        id=message.properties.get("message_id"),
-        redelivered=bool(message.delivery_info.get("redelivered")),
-    )
     if spec.work_seconds:
         env.sleep(spec.work_seconds)
     if spec.ack:
         message.ack()
-        env.record("ack", id=message.properties.get("message_id"), stale=False)
 
 
 def _ensure_consumer(env, spec) -> None:
@@ -96,7 +85,6 @@ def _ensure_consumer(env, spec) -> None:
     def on_revive(channel) -> None:
         consumer.revive(channel)
         consumer.consume()
-        _revived(env)
 
     def drain() -> None:
         while not env.settled():
@@ -112,7 +100,6 @@ def _ensure_consumer(env, spec) -> None:
 class _Worker(ConsumerMixin):
     def __init__(self, connection, env, spec) -> None:
         self.connection, self.env, self.spec = connection, env, spec
-        self.connects = 0
 
     def get_consumers(self, Consumer, channel):  # noqa: N803 (kombu's signature)
         return [
@@ -122,11 +109,6 @@ class _Worker(ConsumerMixin):
                 prefetch_count=self.spec.prefetch,
             )
         ]
-
-    def on_connection_revived(self) -> None:
-        self.connects += 1
-        if self.connects > 1:
-            _revived(self.env)
 
     def on_iteration(self) -> None:
         self.should_stop = self.env.settled()
@@ -155,7 +137,6 @@ def _simple_consumer(env, spec) -> None:
         except conn.connection_errors:
             conn.collect()
             queue = None
-            _revived(env)
     conn.release()
 
 

@@ -22,7 +22,7 @@ from broker_sim.drivers.live import LOOPBACK
 from broker_sim.urls import amqp_url
 from client.runtime import RealRuntime
 from scenarios.backends.isolation import RoleLinks
-from scenarios.runner import Env, guarded, make_result, spawn_roles, watch
+from scenarios.runner import Env, guarded, instrumented, make_result, spawn_roles, watch
 
 ROLE_FAULTS = ("isolate", "rejoin")  # through per-role proxies (scenarios.backends.isolation)
 #: real seconds a live run may go on after its last timed fault and its publishers' nominal
@@ -128,11 +128,12 @@ def run_live(scenario, seed: int, adapter, wall_timeout: float = 300.0):
             spawn("faults", guarded(env, "faults", _schedule, timed, fire, escaped=escaped))
             if conditional:
                 spawn("watcher", lambda: watch(env, conditional, fire))
-            for thread in threads:
-                thread.start()
             limit = min(scenario.duration, wall_timeout, _busy_until(scenario) + LIVE_GRACE)
-            for thread in threads:
-                thread.join(max(0.0, started + limit - time.monotonic()))
+            with instrumented(adapter, history):
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join(max(0.0, started + limit - time.monotonic()))
             helpers = ("faults", "watcher")
             stuck = [t.name for t in threads if t.is_alive() and t.name not in helpers]
             if fault_errors:

@@ -80,6 +80,8 @@ class Swap:
         """A module imported while the layer was in force bound stand-ins (``from time import
         sleep``): give it the real objects, as if it had been imported before."""
         stand_ins = {id(s): r for r, s in self.replacements.values()}
+        if not stand_ins:
+            return
         for name in set(sys.modules) - self._modules_before:
             module = sys.modules.get(name)
             namespace = getattr(module, "__dict__", None)
