@@ -123,6 +123,7 @@ class World:
         self.runtime = WorldRuntime(self)
         self.network_jitter = network_jitter  # broker->client delay drawn from the seed
         self.replay_hint = f"World(seed={seed})"  # how to re-run this world: set by workloads
+        self.hosts: dict[str, str] = {}  # host name -> proxy name, for actors' DNS (virtual_os)
         self.proxies = WorldProxies(self)
         self.toxiproxy = ToxiproxyAPI(self.proxies, self.rng)
         self.proxies.install_nodes()
@@ -429,7 +430,7 @@ class WorldRuntime:
 
     def _node_name(self, broker: str) -> str:
         host, _, port = broker.rpartition(":")
-        proxy = self.world.proxies.proxy_at(int(port)) if host == HOST else None
+        proxy = self.world.proxies.lookup(host, int(port)) if port.isdigit() else None
         node = self.world.proxies.node_of(proxy) if proxy is not None else None
         name = node.name if node is not None else "-"
         self._node_names[broker] = name

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from broker_sim.drivers.virtual import World
 
 HOST = "world"
+WORLD_IP = "127.254.0.1"  # the world's address for actors' sockets; loopback, so a leak is refused
+AMQP_PORT = 5672
 NODE_PORT = 50000  # node i listens on world:50000+i
 EXTRA_PORT = 51000  # proxies created through the API get world:51000, 51001, ...
 Held = tuple[bool, bytes, str | None]  # (upstream?, data, close action)
@@ -256,3 +258,14 @@ class WorldProxies:
 
     def proxy_at(self, port: int) -> Proxy | None:
         return self.listening.get(port)
+
+    def lookup(self, host: str, port: int) -> Proxy | None:
+        """The proxy ``host:port`` names: the world's address and a port, or a proxy's name
+        (or a ``world.hosts`` alias of it) with port 5672 or the proxy's own port."""
+        if host == HOST or host == WORLD_IP:
+            return self.proxy_at(port)
+        proxy = self.world.toxiproxy.proxies.get(self.world.hosts.get(host, host))
+        if proxy is None:
+            return None
+        own = int(proxy.listen.rsplit(":", 1)[1])
+        return proxy if port in (AMQP_PORT, own) else None

@@ -16,6 +16,8 @@ kombu call                               events
                                          ensure_connection, autoretry all switch here)
 ``Connection.collect``                   error: a user's ``except conn.connection_errors:``
                                          recipe collecting after a failure
+``Connection.drain_events /              error: a connection error surfacing (a missed
+heartbeat_check``                        heartbeat, a reset); a drain timeout is not one
 =======================================  =====================================================
 """
 
@@ -55,6 +57,8 @@ def wrappers(recorder) -> list:
     factory = kombu.Connection._connection_factory
     switch = kombu.Connection.maybe_switch_next
     collect = kombu.Connection.collect
+    drain = kombu.Connection.drain_events
+    heartbeat_check = kombu.Connection.heartbeat_check
 
     @functools.wraps(publish)
     def publish_(self, body, *args, **kwargs):
@@ -117,6 +121,18 @@ def wrappers(recorder) -> list:
             recorder.error(exc, self.host)
         return collect(self, *args, **kwargs)
 
+    def surfacing(real):
+        @functools.wraps(real)
+        def surfacing_(self, *args, **kwargs):
+            try:
+                return real(self, *args, **kwargs)
+            except self.connection_errors as exc:
+                if not isinstance(exc, TimeoutError):  # a drain timeout is no error
+                    recorder.error(exc, self.host)
+                raise
+
+        return surfacing_
+
     message = kombu.message.Message
     return [
         (kombu.messaging.Producer, "publish", publish_),
@@ -128,4 +144,6 @@ def wrappers(recorder) -> list:
         (kombu.Connection, "_connection_factory", factory_),
         (kombu.Connection, "maybe_switch_next", switch_),
         (kombu.Connection, "collect", collect_),
+        (kombu.Connection, "drain_events", surfacing(drain)),
+        (kombu.Connection, "heartbeat_check", surfacing(heartbeat_check)),
     ]

@@ -12,7 +12,8 @@ OS's errno and text (``ConnectionRefusedError(111, 'Connection refused')``).
 
 Names: ``world`` (and :data:`WORLD_IP`) on port 50000+i is node i, on 51000+ the proxies
 made through the world's Toxiproxy API; a proxy's name (``node1``, or an API proxy's name) on
-port 5672 or its own port is that proxy. ``localhost`` and address literals resolve as the
+port 5672 or its own port is that proxy, and so is any name ``world.hosts`` maps to it
+(``world.hosts["broker1"] = "node1"``, an /etc/hosts line, so a recipe's URLs run as written). ``localhost`` and address literals resolve as the
 OS resolves them, and connecting where nothing of the world listens is refused. Any other
 name would need real DNS: :class:`~.scope.WorldViolation`. ``socketpair()`` gives two
 connected in-memory ends (pika's wake-up pair). UDP, listening sockets, TLS and sockets
@@ -26,18 +27,23 @@ import ipaddress
 import socket
 
 from broker_sim.drivers.virtual_os.scope import actor_world, violation, wait_until
-from broker_sim.drivers.world_links import HOST, WorldTransport, os_error, refused
+from broker_sim.drivers.world_links import (
+    AMQP_PORT,
+    HOST,
+    WORLD_IP,
+    WorldTransport,
+    os_error,
+    refused,
+)
 
 RealSocket = socket.socket
 _real_getaddrinfo = socket.getaddrinfo
 _real_socketpair = socket.socketpair
 _real_gethostbyname = socket.gethostbyname
 
-WORLD_IP = "127.254.0.1"  # the world's address; loopback, so a leak is refused locally
 CLIENT_IP = "127.254.1.1"  # what actors' sockets are bound to
 ANY = "0.0.0.0"
 LOCAL = ("127.0.0.1", CLIENT_IP, ANY)  # where an actor's own listening socket may be
-AMQP_PORT = 5672
 SYN_TIMEOUT = 127.0  # Linux gives up a blocking connect after ~127 s (6 SYN retries)
 FD_BASE = 1_000_000  # virtual descriptors never collide with real ones
 STREAM_TYPES = (socket.SOCK_STREAM,)
@@ -109,16 +115,15 @@ def _is_address(host: str) -> bool:
 
 def resolve(world, host: str, port: int, call: str) -> tuple[str, int]:
     """(address, port) for ``host`` as the world's DNS answers it."""
-    if host in (HOST, WORLD_IP):
-        return WORLD_IP, port
     if host == "localhost":
         return "127.0.0.1", port
-    proxy = world.toxiproxy.proxies.get(host)
+    proxy = world.proxies.lookup(host, port)
     if proxy is not None:
-        own = int(proxy.listen.rsplit(":", 1)[1])
-        return WORLD_IP, own if port in (AMQP_PORT, own) else port
-    if _is_address(host):
-        return host, port
+        return WORLD_IP, int(proxy.listen.rsplit(":", 1)[1])
+    if host == HOST or _is_address(host):
+        return (WORLD_IP if host == HOST else host), port
+    if world.hosts.get(host, host) in world.toxiproxy.proxies:
+        return WORLD_IP, port  # a proxy's name on a port it does not listen on: refused
     raise violation(world, call, f"the name {host!r} is not in the world (real DNS)")
 
 
