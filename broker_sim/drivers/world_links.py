@@ -262,7 +262,7 @@ class WorldProxies:
     def lookup(self, host: str, port: int) -> Proxy | None:
         """The proxy ``host:port`` names: the world's address and a port, or a proxy's name
         (or a ``world.hosts`` alias of it) with port 5672 or the proxy's own port."""
-        if host == HOST or host == WORLD_IP:
+        if host in (HOST, WORLD_IP):
             return self.proxy_at(port)
         proxy = self.world.toxiproxy.proxies.get(self.world.hosts.get(host, host))
         if proxy is None:

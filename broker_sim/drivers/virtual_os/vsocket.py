@@ -13,11 +13,13 @@ OS's errno and text (``ConnectionRefusedError(111, 'Connection refused')``).
 Names: ``world`` (and :data:`WORLD_IP`) on port 50000+i is node i, on 51000+ the proxies
 made through the world's Toxiproxy API; a proxy's name (``node1``, or an API proxy's name) on
 port 5672 or its own port is that proxy, and so is any name ``world.hosts`` maps to it
-(``world.hosts["broker1"] = "node1"``, an /etc/hosts line, so a recipe's URLs run as written). ``localhost`` and address literals resolve as the
-OS resolves them, and connecting where nothing of the world listens is refused. Any other
-name would need real DNS: :class:`~.scope.WorldViolation`. ``socketpair()`` gives two
-connected in-memory ends (pika's wake-up pair). UDP, listening sockets, TLS and sockets
-made from real descriptors are not part of the world and raise ``WorldViolation``.
+(``world.hosts["broker1"] = "node1"``, an /etc/hosts line, so a recipe's URLs run as
+written). ``localhost`` and address literals resolve as the OS resolves them, and
+connecting where nothing of the world listens is refused. Any other name would need real
+DNS: :class:`~.scope.WorldViolation`. ``socketpair()`` gives two connected in-memory ends,
+and an actor may listen on a loopback address and accept (pika makes its wake-up pair that
+way). UDP, TLS and sockets over real descriptors are not part of the world and raise
+``WorldViolation``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import socket
 
 from broker_sim.drivers.virtual_os.scope import actor_world, violation, wait_until
 from broker_sim.drivers.world_links import (
-    AMQP_PORT,
     HOST,
     WORLD_IP,
     WorldTransport,
