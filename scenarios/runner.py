@@ -123,11 +123,15 @@ class Env:
         delivered (or nothing came for SETTLE_QUIET s since the last delivery, fault or
         reconnect, so a client that recovers late still gets to drain), or time is up."""
         self.scan()
-        if self.clock() >= self.scenario.duration - 1:
+        if self.out_of_time():
             return True
         if self.publishers_left:
             return False
         return self.drained() or self.clock() - self._last_progress > SETTLE_QUIET
+
+    def out_of_time(self) -> bool:
+        """The scenario's duration is (all but) over: every role should wind down."""
+        return self.clock() >= self.scenario.duration - 1
 
     def drained(self) -> bool:
         """The publishers are done and every sent message was delivered: nothing is left

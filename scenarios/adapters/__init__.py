@@ -58,7 +58,12 @@ def builtin() -> dict[str, Callable]:
 
         return KombuAdapter()
 
-    return {"bundled": BundledAdapter, "kombu": kombu_adapter}
+    def pika_adapter():
+        from scenarios.adapters.pika_adapter import PikaAdapter
+
+        return PikaAdapter()
+
+    return {"bundled": BundledAdapter, "kombu": kombu_adapter, "pika": pika_adapter}
 
 
 def check_spec(spec: str) -> None:
