@@ -1,9 +1,10 @@
-"""``warren compare``: the catalog with the bundled client and with kombu, side by side, on
+"""``warren compare``: the catalog with the bundled client, kombu and pika side by side, on
 the virtual backend (unmodified kombu in virtual time, a few seconds) or ``--backend live``
 (real sockets and time, minutes): verdict and key figures per scenario, and for each
-scenario kombu fails, why, in one line: the scenario's ``kombu_weakness`` when it names
-one, else the expectation kombu missed. Probe scenarios (checks of the bundled client's own
-API: retry accounting, configuration) have no kombu counterpart and say so.
+scenario kombu or pika fails, why, in one line: the scenario's ``kombu_weakness`` /
+``pika_weakness`` when it names one, else the expectation missed. Probe scenarios (checks of
+the bundled client's own API: retry accounting, configuration) have no kombu or pika
+counterpart and say so.
 ``--markdown FILE`` writes the table (the README's comes from it).
 """
 
@@ -22,7 +23,7 @@ from scenarios.checker import format_value
 from scenarios.model import ScenarioError
 from scenarios.runner import run_many
 
-CLIENTS = ("bundled", "kombu")
+CLIENTS = ("bundled", "kombu", "pika")  # the bundled client, then the unmodified libraries
 
 
 def brief(result) -> str:
@@ -34,40 +35,42 @@ def brief(result) -> str:
     )
 
 
-def why(scenario, result) -> str:
+def why(scenario, client: str, result) -> str:
+    """One line: why ``client`` failed ``scenario`` (its noted weakness, else the misses)."""
     if result.passed:
         return ""
-    if scenario.probe is not None:
-        return "n/a: a check of the bundled client's own API"
-    if scenario.kombu_weakness:
-        return scenario.kombu_weakness
-    return "; ".join(result.misses) or (result.error or "")[:160]
+    noted = getattr(scenario, f"{client}_weakness", None)
+    return noted or "; ".join(result.misses) or (result.error or "")[:160]
 
 
-def rows(scenarios, results: dict) -> list[tuple]:
-    out = []
-    for s in scenarios:
-        ours, theirs = results[("bundled", s.name)], results[("kombu", s.name)]
-        out.append(
-            (
-                s.name,
-                ours.verdict,
-                brief(ours),
-                "n/a" if s.probe is not None else theirs.verdict,
-                "" if s.probe is not None else brief(theirs),
-                why(s, theirs),
-            )
-        )
+def columns(clients: tuple[str, ...]) -> list[str]:
+    out = ["scenario", clients[0], f"{clients[0]} figures"]
+    for client in clients[1:]:
+        out += [client, f"{client} figures", f"why {client} fails"]
     return out
 
 
-def markdown(table_rows: list[tuple], seconds: float, backend: str, seed: int) -> str:
-    lines = [
-        "| scenario | bundled | bundled figures | kombu | kombu figures | why kombu fails |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, ours, ours_fig, theirs, theirs_fig, reason in table_rows:
-        lines.append(f"| {name} | {ours} | {ours_fig} | {theirs} | {theirs_fig} | {reason} |")
+def rows(scenarios, results: dict, clients: tuple[str, ...] = CLIENTS) -> list[tuple]:
+    out = []
+    for s in scenarios:
+        ours = results[(clients[0], s.name)]
+        row = [s.name, ours.verdict, brief(ours)]
+        for client in clients[1:]:
+            if s.probe is not None:  # a check of the bundled client's own API
+                row += ["n/a", "", ""]
+            else:
+                theirs = results[(client, s.name)]
+                row += [theirs.verdict, brief(theirs), why(s, client, theirs)]
+        out.append(tuple(row))
+    return out
+
+
+def markdown(
+    table_rows: list[tuple], seconds: float, backend: str, seed: int, clients=CLIENTS
+) -> str:
+    header = columns(clients)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows]
     return "\n".join(lines) + f"\n\n({backend} backend, seed {seed}, {seconds:.3g} s)\n"
 
 
@@ -86,16 +89,14 @@ def run_compare(args: argparse.Namespace) -> int:
         for r in run_many(chosen, [args.seed], client, args.backend, args.jobs):
             results[(client, r.scenario)] = r
             print(f"  {client:8} {r.scenario:42} {r.verdict}", flush=True)
-    for s in scenarios:  # probes: nothing run for kombu
-        results.setdefault(("kombu", s.name), results[("bundled", s.name)])
     table_rows = rows(scenarios, results)
     seconds = time.monotonic() - started
-    out = Table(title=f"bundled client vs kombu ({args.backend} backend)")
-    for column in ("scenario", "bundled", "figures", "kombu", "figures", "why kombu fails"):
-        out.add_column(column)
+    out = Table(title=f"the bundled client vs kombu and pika ({args.backend} backend)")
+    for column in columns(CLIENTS):
+        out.add_column(column, max_width=44)
     for row in table_rows:
         out.add_row(*row)
-    Console(width=200).print(out)
+    Console(width=240).print(out)
     if args.markdown is not None:
         args.markdown.write_text(markdown(table_rows, seconds, args.backend, args.seed))
     ours_failed = sum(1 for r in table_rows if r[1] != "pass")
@@ -103,7 +104,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    compare = sub.add_parser("compare", help="the catalog with the bundled client and kombu")
+    compare = sub.add_parser("compare", help="the catalog with the bundled client, kombu, pika")
     compare.add_argument("-k", dest="pattern", help="scenarios whose name or family matches")
     compare.add_argument("--seed", type=int, default=1)
     compare.add_argument(

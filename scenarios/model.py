@@ -123,6 +123,7 @@ class Scenario:
     expect: dict = field(default_factory=dict)  # figure -> "<= 10", "== 0", ...
     duration: float = 300.0  # virtual seconds before the run is cut short
     kombu_weakness: str | None = None  # why kombu fails it, in one line (for the comparison)
+    pika_weakness: str | None = None  # why pika fails it, in one line
 
     def __post_init__(self) -> None:
         validate(self)

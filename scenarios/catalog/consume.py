@@ -4,6 +4,7 @@ consumed, the consumer comes back."""
 from __future__ import annotations
 
 from scenarios.catalog.kombu_notes import POLITE_CLOSE
+from scenarios.catalog.pika_notes import SLOW_HEARTBEAT_CHECK
 from scenarios.model import ConsumerSpec, Fault, pipeline
 
 _ON_CONSUMER_NODE = {  # the consumer's first node is node3
@@ -22,6 +23,7 @@ SCENARIOS = tuple(
         consumer=ConsumerSpec(style=style, heartbeat=4),
         expect={"max_consumer_silence": "<= 30"},
         kombu_weakness=POLITE_CLOSE if fault == "hung-node" and style != "simple" else None,
+        pika_weakness=SLOW_HEARTBEAT_CHECK if fault == "hung-node" and style != "simple" else None,
     )
     for style in ("ensure", "mixin", "simple")
     for fault, faults in _ON_CONSUMER_NODE.items()

@@ -4,6 +4,7 @@ never dropped."""
 from __future__ import annotations
 
 from scenarios.catalog.kombu_notes import POLITE_CLOSE
+from scenarios.catalog.pika_notes import SLOW_HEARTBEAT_CHECK
 from scenarios.model import ConsumerSpec, Fault, Publisher, pipeline
 
 SCENARIOS = (
@@ -16,6 +17,7 @@ SCENARIOS = (
         consumer=ConsumerSpec(heartbeat=5),
         expect={"max_consumer_silence": "<= 20"},
         kombu_weakness=POLITE_CLOSE,
+        pika_weakness=SLOW_HEARTBEAT_CHECK,
     ),
     pipeline(
         "heartbeat.busy-consumer",
@@ -26,6 +28,7 @@ SCENARIOS = (
         consumer=ConsumerSpec(heartbeat=4),
         expect={"max_consumer_silence": "<= 15"},
         kombu_weakness=POLITE_CLOSE,
+        pika_weakness=SLOW_HEARTBEAT_CHECK,
     ),
     pipeline(
         "heartbeat.long-callback",

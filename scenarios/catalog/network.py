@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scenarios.catalog.kombu_notes import CONFIRM_THEN_CLOSE
+from scenarios.catalog.pika_notes import SLOW_HEARTBEAT_CHECK
 from scenarios.model import Fault, Publisher, pipeline
 
 
@@ -48,6 +49,7 @@ SCENARIOS = (
         publisher=Publisher(heartbeat=4),
         expect={"max_publish_recovery": "<= 15"},
         kombu_weakness=CONFIRM_THEN_CLOSE,
+        pika_weakness=SLOW_HEARTBEAT_CHECK,
     ),
     pipeline(
         "network.isolated-publisher",

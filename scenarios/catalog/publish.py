@@ -4,6 +4,7 @@ confirms the publisher must at least keep going (what it loses is counted, not j
 from __future__ import annotations
 
 from scenarios.catalog.kombu_notes import CONFIRM_THEN_CLOSE
+from scenarios.catalog.pika_notes import SLOW_HEARTBEAT_CHECK
 from scenarios.model import Fault, Publisher, pipeline
 
 _TOXIC_BLACKHOLE = Fault("add_toxic", ("node1", "timeout"), {"timeout": 0}, at=3.0)
@@ -34,6 +35,7 @@ SCENARIOS = tuple(
         publisher=Publisher(heartbeat=4),
         expect={"max_publish_recovery": "<= 15"},
         kombu_weakness=_KOMBU.get(fault),
+        pika_weakness=_KOMBU.get(fault) and SLOW_HEARTBEAT_CHECK,
     )
     for fault, faults in _FAULTS.items()
 ) + (
