@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import random
 import threading
 import traceback
@@ -38,7 +39,7 @@ import greenlet
 from broker_sim.cluster import FAULTS as CLUSTER_FAULTS
 from broker_sim.cluster import Cluster, FaultError
 from broker_sim.drivers import virtual_os
-from broker_sim.drivers.virtual_os import scope
+from broker_sim.drivers.virtual_os import scope, vasyncio
 from broker_sim.drivers.virtual_os.scope import WorldViolation
 from broker_sim.drivers.world_links import (
     HOST,
@@ -50,6 +51,12 @@ from broker_sim.drivers.world_links import (
 from broker_sim.toxiproxy.api import ToxiproxyAPI
 
 START = 1_700_000_000.0
+
+
+def _next(t: float) -> float:
+    """The next representable clock value after ``t``."""
+    return math.nextafter(t, math.inf)
+
 __all__ = ["START", "World", "WorldViolation", "WorldDeadlock", "ActorFailed", "FAULTS"]
 
 
@@ -63,7 +70,7 @@ class ActorFailed(RuntimeError):
 
 class VirtualClock:
     def __init__(self, start: float = START) -> None:
-        self.t = start
+        self.t = self.start = start
 
     def __call__(self) -> float:
         return self.t
@@ -280,7 +287,7 @@ class World:
         scope.enter(self)
         self._thread = threading.get_ident()
         try:
-            with virtual_os.VirtualOS():
+            with virtual_os.VirtualOS(self):
                 for _ in range(max_steps):
                     if self.finished() or self.clock.t >= end:
                         return
@@ -336,9 +343,11 @@ class World:
             actor.glet = greenlet.greenlet(lambda: self._actor_main(actor))
         actor.wake_at, actor.ready_when = None, None
         self.current = actor
+        vasyncio.enter(actor)
         try:
             actor.glet.switch()
         finally:
+            vasyncio.leave(actor)
             self.current = None
         if actor.error is not None:
             raise ActorFailed(
@@ -362,7 +371,11 @@ class World:
         if actor is None or greenlet.getcurrent() is not actor.glet:
             raise WorldViolation(f"{what} outside an actor of the world (seed {self.seed})")
         actor.blocked_on = what
-        actor.wake_at = None if timeout is None else self.clock.t + timeout
+        now = self.clock.t
+        if timeout is None:
+            actor.wake_at = None
+        else:  # a wait shorter than the clock's resolution (~0.24 us at START) still passes
+            actor.wake_at = now + timeout if timeout <= 0 else max(now + timeout, _next(now))
         actor.ready_when = ready
         actor.woken = False
         actor.glet.parent.switch()

@@ -2,7 +2,8 @@
 
 The bundled client records DESIGN section 5's history itself. kombu and pika do not, and a
 user's code must not have to: while a run records, :func:`recording` wraps the calls a
-client makes for each event (one table per library, :mod:`.kombu` and :mod:`.pika`) and
+client makes for each event (one table per library: :mod:`.kombu`, :mod:`.pika`,
+:mod:`.aio_pika`) and
 writes the events into the run's history: ``publish_invoke`` / ``publish_ok`` (with
 ``confirmed``) / ``publish_fail``, ``deliver`` (message id, redelivered), ``ack`` /
 ``reject`` / ``requeue``, a retried or surfaced connection ``error``, and
@@ -13,7 +14,7 @@ back after it (the same swap as the virtual OS layer's), so nothing of the clien
 changes and nothing is left behind.
 
 ``with recording(world): world.run()`` records into a world; the scenario runner records
-for any adapter that declares ``instruments = ("kombu",)`` (or ``"pika"``).
+for any adapter that declares ``instruments = ("kombu",)`` (or ``"pika"``, ``"aio_pika"``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from contextlib import contextmanager
 
 from broker_sim.drivers.virtual_os.patching import Swap
 
-LIBRARIES = ("kombu", "pika")
+LIBRARIES = ("kombu", "pika", "aio_pika")
 
 
 class Recorder:

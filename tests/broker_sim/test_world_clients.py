@@ -55,7 +55,7 @@ def test_the_seeds_full_consumer_example_stops_consuming_after_a_failover():
     assert len(received) < MESSAGES and len(kinds(world, "publish_ok")) == MESSAGES
 
 
-@pytest.mark.parametrize("recipe", CLIENTS)
+@pytest.mark.parametrize("recipe", [*CLIENTS, "aio_pika"])
 def test_the_same_seed_gives_the_same_digest_in_two_processes_over_20_seeds(recipe):
     command = [sys.executable, "-m", "tests.broker_sim.world_recipes", recipe, "0", "19"]
 
@@ -68,6 +68,21 @@ def test_the_same_seed_gives_the_same_digest_in_two_processes_over_20_seeds(reci
     assert len(first) == 20 and first == second
     assert first[3].split()[1] == run(recipe, seed=3)[0].digest()  # and in this process
     assert len({line.split()[1] for line in first}) > 1  # the seed matters
+
+
+def test_aio_pika_runs_on_the_worlds_event_loop_and_its_robust_connection_reconnects():
+    """The stretch: aio-pika / aiormq on asyncio, whose selector, clock, self-pipe and
+    resolver threads are the world's. connect_robust takes one URL: it waits for node1."""
+    faults = (("kill", "node1", 4.0), ("start", "node1", 8.0))
+    world, received = run("aio_pika", seed=1, faults=faults)
+    assert sorted(set(received)) == list(range(MESSAGES))
+    for actor in ROLES:
+        assert kinds(world, "error", actor)[0]["error"] == "AMQPConnectionError"
+        (back,) = [
+            t for t, k, d in world.events if k == "recovery_succeeded" and d["actor"] == actor
+        ]
+        assert 8.0 <= back <= 8.0 + 5.0 + 1  # robust reconnect_interval: 5 s
+    assert all(d["confirmed"] for d in kinds(world, "publish_ok"))
 
 
 @pytest.mark.parametrize("recipe", CLIENTS)

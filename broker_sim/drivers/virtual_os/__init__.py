@@ -23,6 +23,7 @@ Event, Condition, queue.Queue  (:mod:`.vthread`)
 timeouts), Thread.start
 random.*, os.urandom (uuid4),  draws from the world's seed (:mod:`.entropy`)
 random.Random()
+asyncio's running loop         one per actor (:mod:`.vasyncio`)
 fcntl.fcntl                    remembered flags on virtual descriptors (:mod:`.guards`)
 subprocess.Popen, os.fork,     :class:`WorldViolation` (:mod:`.guards`)
 os.system, real socket I/O,
@@ -66,7 +67,8 @@ def _class_attributes() -> tuple[tuple[type, str, object], ...]:
 class VirtualOS:
     """``with VirtualOS():`` the layer is in force; it is undone on leaving, even on error."""
 
-    def __init__(self) -> None:
+    def __init__(self, world=None) -> None:
+        self.world = world
         self._swap: Swap | None = None
 
     def __enter__(self) -> VirtualOS:
@@ -85,3 +87,5 @@ class VirtualOS:
         if self._swap is not None:
             self._swap.restore()
             self._swap = None
+        if self.world is not None:
+            vthread.end_threads(self.world)

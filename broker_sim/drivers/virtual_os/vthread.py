@@ -11,13 +11,15 @@ is a thread too. It is scheduled by the world's seed like any actor, so the run 
 deterministic; a daemon thread does not keep the world running. ``World(threads="forbid")``
 makes a thread start a :class:`~.scope.WorldViolation` instead.
 
-Not covered: a *real* lock created before the run and contended between two actors blocks
-the world's thread (the C lock cannot hand control back); ``queue.SimpleQueue`` is C code
-with the same limit.
+``queue.SimpleQueue`` (C code whose ``get`` would block the world's thread) is the
+pure-Python ``queue._PySimpleQueue`` for actors. Not covered: a *real* lock created before
+the run and contended between two actors blocks the world's thread (the C lock cannot
+hand control back).
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 
@@ -25,6 +27,7 @@ from greenlet import getcurrent
 
 from broker_sim.drivers.virtual_os.scope import actor_world, violation, wait_until
 
+_real_simple_queue = queue.SimpleQueue  # C code: its get() would block the world's thread
 _real_lock = threading.Lock
 _real_rlock = threading.RLock
 _real_sleep = time.sleep
@@ -155,6 +158,7 @@ def _start(self) -> None:
     actor = world.spawn(f"{group}/{self.name}", self._warren_run, daemon=self.daemon, group=group)
     self._warren_actor = actor
     self._ident = THREAD_IDENT_BASE + len(world.actors)
+    world.__dict__.setdefault("green_threads", []).append(self)
     self._started.set()
 
 
@@ -163,6 +167,15 @@ def _run(self) -> None:
         self.run()
     finally:
         self._is_stopped = True
+
+
+def end_threads(world) -> None:
+    """The run is over: a green thread still blocked (a pool's idle worker) will never run
+    again. Mark it stopped, so a real ``join()`` later (``concurrent.futures`` joins its
+    workers at exit) returns at once instead of waiting for a thread that never existed."""
+    for thread in world.__dict__.pop("green_threads", []):
+        thread._is_stopped = True
+        thread._tstate_lock = None
 
 
 def _join(self, timeout=None) -> None:
@@ -181,8 +194,21 @@ def _is_alive(self) -> bool:
     return not actor.done
 
 
+class _SimpleQueueClass(type):
+    def __call__(cls):
+        return _real_simple_queue() if actor_world() is None else queue._PySimpleQueue()
+
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, (_real_simple_queue, queue._PySimpleQueue))
+
+
+class SimpleQueue(metaclass=_SimpleQueueClass):
+    """``queue.SimpleQueue`` for actors: the pure-Python one, over virtual locks
+    (``concurrent.futures``' thread pools, so asyncio's ``getaddrinfo``, use it)."""
+
+
 def replacements() -> dict[object, object]:
-    return {_real_lock: Lock, _real_rlock: RLock}
+    return {_real_lock: Lock, _real_rlock: RLock, _real_simple_queue: SimpleQueue}
 
 
 def class_attributes() -> list[tuple[type, str, object]]:

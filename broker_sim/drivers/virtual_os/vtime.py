@@ -1,8 +1,10 @@
 """``time`` for actors: the world's virtual clock, and sleeps that hand control back.
 
 ``time.time()`` is the world's epoch (``virtual.START``, a fixed date) plus virtual time, so
-timestamps in a history replay exactly; ``monotonic`` and ``perf_counter`` read the same
-clock. ``sleep(s)`` blocks the actor for ``s`` virtual seconds (``sleep(0)`` yields to the
+timestamps in a history replay exactly. ``monotonic`` and ``perf_counter`` read the same
+clock as an uptime (:data:`UPTIME` plus virtual time), as the OS's do: small numbers, so a
+nanosecond still counts (asyncio adds its clock resolution, 1e-9, to ``monotonic()`` and
+expects a bigger number; at 1.7e9 a float cannot hold it and a due timer never runs). ``sleep(s)`` blocks the actor for ``s`` virtual seconds (``sleep(0)`` yields to the
 other ready actors, as the OS scheduler would).
 """
 
@@ -12,6 +14,7 @@ import time
 
 from broker_sim.drivers.virtual_os.scope import actor_world
 
+UPTIME = 100_000.0  # what monotonic() reads when a world starts: a day after boot
 _real_sleep = time.sleep
 _real = {name: getattr(time, name) for name in ("monotonic", "time", "perf_counter")}
 _real_ns = {name: getattr(time, name) for name in ("monotonic_ns", "time_ns", "perf_counter_ns")}
@@ -28,10 +31,14 @@ def sleep(seconds: float) -> None:
 
 def _clock(name: str):
     real = _real[name]
+    uptime = name != "time"
 
     def read() -> float:
         world = actor_world()
-        return real() if world is None else world.clock.t
+        if world is None:
+            return real()
+        clock = world.clock
+        return clock.t - clock.start + UPTIME if uptime else clock.t
 
     read.__name__ = read.__qualname__ = name
     read.__doc__ = f"time.{name}: the world's virtual clock for its actors"
@@ -40,10 +47,14 @@ def _clock(name: str):
 
 def _clock_ns(name: str):
     real = _real_ns[name]
+    uptime = name != "time_ns"
 
     def read() -> int:
         world = actor_world()
-        return real() if world is None else int(world.clock.t * 1e9)
+        if world is None:
+            return real()
+        clock = world.clock
+        return int(((clock.t - clock.start + UPTIME) if uptime else clock.t) * 1e9)
 
     read.__name__ = read.__qualname__ = name
     return read
