@@ -343,8 +343,9 @@ def make_result(
     )
 
 
-class _WallTimeout(Exception):
-    pass
+class _WallTimeout(BaseException):
+    """The run's wall-clock limit: a BaseException (as KeyboardInterrupt), so the client
+    code's ``except Exception:`` retry loops cannot swallow it."""
 
 
 class _wall_limit:  # noqa: N801 (a context manager)
@@ -357,7 +358,8 @@ class _wall_limit:  # noqa: N801 (a context manager)
     def __enter__(self):
         if self.armed:
             self.previous = signal.signal(signal.SIGALRM, self._expired)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            # and again every second, should a bare ``except:`` in client code swallow one
+            signal.setitimer(signal.ITIMER_REAL, self.seconds, 1.0)
         return self
 
     @staticmethod

@@ -371,15 +371,18 @@ class World:
         if actor is None or greenlet.getcurrent() is not actor.glet:
             raise WorldViolation(f"{what} outside an actor of the world (seed {self.seed})")
         actor.blocked_on = what
-        now = self.clock.t
-        if timeout is None:
-            actor.wake_at = None
-        else:  # a wait shorter than the clock's resolution (~0.24 us at START) still passes
-            actor.wake_at = now + timeout if timeout <= 0 else max(now + timeout, _next(now))
+        actor.wake_at = None if timeout is None else self.deadline(timeout)
         actor.ready_when = ready
         actor.woken = False
         actor.glet.parent.switch()
         return actor
+
+    def deadline(self, timeout: float) -> float:
+        """The virtual time ``timeout`` seconds from now. A positive wait shorter than the
+        clock's resolution (~0.24 us at START) still ends later than now: a client whose
+        timer is due in 0.1 us must see time move, or it polls forever."""
+        now = self.clock.t
+        return now + timeout if timeout <= 0 else max(now + timeout, _next(now))
 
     def route(self) -> None:
         """Move what the nodes wrote into the downstream pipes of the client links."""

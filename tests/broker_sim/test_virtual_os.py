@@ -355,3 +355,20 @@ def test_randomness_and_uuids_come_from_the_seed():
 
     assert draws(11) == draws(11)
     assert draws(11) != draws(12)
+
+
+def test_a_wait_shorter_than_the_clocks_resolution_still_lets_time_pass():
+    """pika polls with the time left to its next timer, 9.5e-8 s once: at 1.7e9 s a float
+    cannot add that, and a poll that returned at once left pika polling forever."""
+    seen = []
+
+    def user():
+        poller = select.poll()
+        for _ in range(3):
+            before = time.monotonic()
+            poller.poll(1e-4)  # milliseconds: 1e-7 s
+            select.select([], [], [], 1e-8)
+            seen.append(time.monotonic() > before)
+
+    run_actor(user, until=10)
+    assert seen == [True, True, True]

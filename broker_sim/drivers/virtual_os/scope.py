@@ -56,7 +56,7 @@ def wait_until(world, what: str, ready: Callable[[], bool], timeout: float | Non
     if ready():
         return True
     clock = world.clock
-    deadline = None if timeout is None else clock.t + max(timeout, 0.0)
+    deadline = None if timeout is None else world.deadline(max(timeout, 0.0))
     while True:
         left = None if deadline is None else deadline - clock.t
         if left is not None and left <= 0:
