@@ -57,6 +57,7 @@ def _next(t: float) -> float:
     """The next representable clock value after ``t``."""
     return math.nextafter(t, math.inf)
 
+
 __all__ = ["START", "World", "WorldViolation", "WorldDeadlock", "ActorFailed", "FAULTS"]
 
 

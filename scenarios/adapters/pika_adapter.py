@@ -96,8 +96,10 @@ def _handle(env, spec, channel, method, properties) -> None:
         channel.basic_ack(method.delivery_tag)
 
 
-def _push_consumer(env, spec) -> None:
-    """pika's README: basic_consume, and the recovery loop around the connection."""
+def _recovering(env, spec, consume) -> None:
+    """pika's README recovery loop: connect over the failover list, declare, ``consume``
+    until the run settles; on a connection or channel error close what is left and start
+    over a second later."""
     params = parameters(env, spec.nodes, spec.heartbeat)
     connection = None
     while not env.settled():
@@ -105,39 +107,41 @@ def _push_consumer(env, spec) -> None:
             connection = pika.BlockingConnection(params)
             channel = connection.channel()
             _declare(env, channel)
-            channel.basic_qos(prefetch_count=spec.prefetch)
-            channel.basic_consume(
-                env.queue.name,
-                lambda ch, method, props, body: _handle(env, spec, ch, method, props),
-                auto_ack=not spec.ack,
-            )
-            while not env.settled():
-                connection.process_data_events(time_limit=1)
+            consume(connection, channel)
             connection.close()
         except RECOVERABLE:
             _abandon(connection)
             env.sleep(1)
+
+
+def _push_consumer(env, spec) -> None:
+    """basic_consume, and process_data_events until the run settles."""
+
+    def consume(connection, channel) -> None:
+        channel.basic_qos(prefetch_count=spec.prefetch)
+        channel.basic_consume(
+            env.queue.name,
+            lambda ch, method, props, body: _handle(env, spec, ch, method, props),
+            auto_ack=not spec.ack,
+        )
+        while not env.settled():
+            connection.process_data_events(time_limit=1)
+
+    _recovering(env, spec, consume)
 
 
 def _polling_consumer(env, spec) -> None:
-    """basic_get in a loop, the recovery loop around it."""
-    params = parameters(env, spec.nodes, spec.heartbeat)
-    connection = None
-    while not env.settled():
-        try:
-            connection = pika.BlockingConnection(params)
-            channel = connection.channel()
-            _declare(env, channel)
-            while not env.settled():
-                method, properties, _body = channel.basic_get(env.queue.name, not spec.ack)
-                if method is None:
-                    connection.sleep(0.1)
-                    continue
-                _handle(env, spec, channel, method, properties)
-            connection.close()
-        except RECOVERABLE:
-            _abandon(connection)
-            env.sleep(1)
+    """basic_get in a loop."""
+
+    def consume(connection, channel) -> None:
+        while not env.settled():
+            method, properties, _body = channel.basic_get(env.queue.name, not spec.ack)
+            if method is None:
+                connection.sleep(0.1)
+                continue
+            _handle(env, spec, channel, method, properties)
+
+    _recovering(env, spec, consume)
 
 
 CONSUMERS = {

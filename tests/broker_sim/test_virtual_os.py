@@ -22,20 +22,9 @@ from broker_sim.drivers.virtual import START, ActorFailed, World
 from broker_sim.drivers.virtual_os.vsocket import WORLD_IP, VirtualSocket
 from broker_sim.drivers.virtual_os.vtime import UPTIME
 
-REAL = {
-    "time.sleep": time.sleep,
-    "time.monotonic": time.monotonic,
-    "socket.socket": socket.socket,
-    "socket.getaddrinfo": socket.getaddrinfo,
-    "select.epoll": select.epoll,
-    "select.select": select.select,
-    "threading.Lock": threading.Lock,
-    "Thread.start": threading.Thread.start,
-    "os.urandom": os.urandom,
-}
-
 
 def bindings() -> dict:
+    """What the layer swaps, as the test process sees it now."""
     return {
         "time.sleep": time.sleep,
         "time.monotonic": time.monotonic,
@@ -47,6 +36,9 @@ def bindings() -> dict:
         "Thread.start": threading.Thread.start,
         "os.urandom": os.urandom,
     }
+
+
+REAL = bindings()  # at import, before any world ran
 
 
 def run_actor(fn, seed: int = 3, until: float = 3600, **world_options) -> World:

@@ -4,8 +4,9 @@
 timestamps in a history replay exactly. ``monotonic`` and ``perf_counter`` read the same
 clock as an uptime (:data:`UPTIME` plus virtual time), as the OS's do: small numbers, so a
 nanosecond still counts (asyncio adds its clock resolution, 1e-9, to ``monotonic()`` and
-expects a bigger number; at 1.7e9 a float cannot hold it and a due timer never runs). ``sleep(s)`` blocks the actor for ``s`` virtual seconds (``sleep(0)`` yields to the
-other ready actors, as the OS scheduler would).
+expects a bigger number; at 1.7e9 a float cannot hold it and a due timer never runs).
+``sleep(s)`` blocks the actor for ``s`` virtual seconds (``sleep(0)`` yields to the other
+ready actors, as the OS scheduler would).
 """
 
 from __future__ import annotations
@@ -29,40 +30,31 @@ def sleep(seconds: float) -> None:
     world.block("time.sleep", float(seconds), None)
 
 
-def _clock(name: str):
-    real = _real[name]
-    uptime = name != "time"
+def _clock(name: str, real, scale=None):
+    """A stand-in for ``time.<name>``: ``time``/``time_ns`` read the world's epoch clock,
+    the others its uptime; ``scale`` turns seconds into the real function's unit (ns)."""
+    uptime = not name.startswith("time")
 
-    def read() -> float:
+    def read():
         world = actor_world()
         if world is None:
             return real()
         clock = world.clock
-        return clock.t - clock.start + UPTIME if uptime else clock.t
+        seconds = clock.t - clock.start + UPTIME if uptime else clock.t
+        return seconds if scale is None else scale(seconds)
 
     read.__name__ = read.__qualname__ = name
     read.__doc__ = f"time.{name}: the world's virtual clock for its actors"
     return read
 
 
-def _clock_ns(name: str):
-    real = _real_ns[name]
-    uptime = name != "time_ns"
-
-    def read() -> int:
-        world = actor_world()
-        if world is None:
-            return real()
-        clock = world.clock
-        return int(((clock.t - clock.start + UPTIME) if uptime else clock.t) * 1e9)
-
-    read.__name__ = read.__qualname__ = name
-    return read
+def _nanoseconds(seconds: float) -> int:
+    return int(seconds * 1e9)
 
 
 def replacements() -> dict[object, object]:
     """real -> stand-in, for the patcher."""
     table: dict[object, object] = {_real_sleep: sleep}
-    table.update({real: _clock(name) for name, real in _real.items()})
-    table.update({real: _clock_ns(name) for name, real in _real_ns.items()})
+    table.update({real: _clock(name, real) for name, real in _real.items()})
+    table.update({real: _clock(name, real, _nanoseconds) for name, real in _real_ns.items()})
     return table
