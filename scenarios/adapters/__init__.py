@@ -32,7 +32,9 @@ as ``escaped`` (a failure of the client code, not of Warren).
 
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.util
 from collections.abc import Callable
 
 
@@ -50,20 +52,30 @@ class AdapterError(ValueError):
     """``--client`` names no adapter, or its factory cannot be imported or called."""
 
 
+#: the built-in adapters over third-party libraries: name -> (module, class, the library)
+LIBRARY_ADAPTERS = {
+    "kombu": ("scenarios.adapters.kombu_adapter", "KombuAdapter", "kombu"),
+    "pika": ("scenarios.adapters.pika_adapter", "PikaAdapter", "pika"),
+}
+
+
 def builtin() -> dict[str, Callable]:
     from scenarios.adapters.bundled import BundledAdapter
 
-    def kombu_adapter():
-        from scenarios.adapters.kombu_adapter import KombuAdapter
+    known: dict[str, Callable] = {"bundled": BundledAdapter}
+    for name, (module, cls, library) in LIBRARY_ADAPTERS.items():
+        known[name] = functools.partial(_library_adapter, name, module, cls, library)
+    return known
 
-        return KombuAdapter()
 
-    def pika_adapter():
-        from scenarios.adapters.pika_adapter import PikaAdapter
-
-        return PikaAdapter()
-
-    return {"bundled": BundledAdapter, "kombu": kombu_adapter, "pika": pika_adapter}
+def _library_adapter(name: str, module: str, cls: str, library: str):
+    try:
+        return getattr(importlib.import_module(module), cls)()
+    except ImportError as exc:
+        raise AdapterError(
+            f"client {name!r} needs {library}, which is not installed ({exc}): "
+            f"pip install {library}  (or: pip install 'warren[clients]')"
+        ) from exc
 
 
 def check_spec(spec: str) -> None:
@@ -73,6 +85,13 @@ def check_spec(spec: str) -> None:
         raise AdapterError(
             f"unknown client {spec!r}: one of {', '.join(known)} or package.module:factory"
         )
+    if spec in LIBRARY_ADAPTERS:
+        library = LIBRARY_ADAPTERS[spec][2]
+        if importlib.util.find_spec(library) is None:
+            raise AdapterError(
+                f"client {spec!r} needs {library}, which is not installed: pip install "
+                f"{library}  (or: pip install 'warren[clients]')"
+            )
 
 
 def load(spec: str):

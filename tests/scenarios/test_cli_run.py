@@ -147,3 +147,16 @@ def test_warren_sim_refuses_a_bad_reply_latency_naming_it(value):
     out = warren("sim", "--reply-latency", value)
     assert out.returncode == 2
     assert f"argument --reply-latency: {value!r} is not a number of seconds in 0..10" in out.stderr
+
+
+@pytest.mark.parametrize("client, library", [("kombu", "kombu"), ("pika", "pika")])
+def test_a_library_client_without_its_library_is_a_usage_error_naming_it(
+    client, library, monkeypatch, capsys
+):
+    from scenarios.cli import main
+
+    monkeypatch.setitem(sys.modules, library, None)  # as if it were not installed
+    assert main(["run", "--client", client, "-k", "publish.confirms-kill"]) == 2
+    err = capsys.readouterr().err
+    assert f"client {client!r} needs {library}, which is not installed" in err
+    assert f"pip install {library}" in err
