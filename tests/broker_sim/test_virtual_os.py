@@ -364,3 +364,31 @@ def test_a_wait_shorter_than_the_clocks_resolution_still_lets_time_pass():
 
     run_actor(user, until=10)
     assert seen == [True, True, True]
+
+
+def test_non_blocking_connects_answer_in_so_error_as_pika_expects():
+    seen = {}
+
+    def user():
+        for name, port in (("up", 50000), ("refused", 50999)):
+            sock = socket.socket()
+            sock.setblocking(False)
+            try:
+                sock.connect(("world", port))
+            except BlockingIOError as exc:
+                seen[f"{name}.connect"] = exc.errno
+            select.select([], [sock], [], 1)
+            seen[f"{name}.so_error"] = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            sock.close()
+        blocking = socket.socket()
+        seen["connect_ex"] = blocking.connect_ex(("world", 50999))
+        blocking.close()
+
+    run_actor(user)
+    assert seen == {
+        "up.connect": errno.EINPROGRESS,
+        "up.so_error": 0,
+        "refused.connect": errno.EINPROGRESS,
+        "refused.so_error": errno.ECONNREFUSED,
+        "connect_ex": errno.ECONNREFUSED,
+    }

@@ -14,8 +14,8 @@ real                           for an actor
 =============================  ==============================================================
 time.sleep / monotonic / time  the world's clock; a sleep blocks the actor (:mod:`.vtime`)
 / perf_counter (and ``_ns``)
-socket.socket, getaddrinfo,    TCP over the world's links, names from the world
-socketpair, gethostbyname      (:mod:`.vsocket`)
+socket.socket, socketpair      TCP over the world's links (:mod:`.vsocket`)
+getaddrinfo, gethostbyname     the world's names (:mod:`.names`)
 select.select / poll / epoll,  readiness of virtual descriptors (:mod:`.vselect`)
 selectors
 threading.Lock / RLock (so     locks that block the actor; threads become actors
@@ -35,14 +35,22 @@ from __future__ import annotations
 
 import functools
 
-from broker_sim.drivers.virtual_os import entropy, guards, vselect, vsocket, vthread, vtime
+from broker_sim.drivers.virtual_os import (
+    entropy,
+    guards,
+    names,
+    vselect,
+    vsocket,
+    vthread,
+    vtime,
+)
 from broker_sim.drivers.virtual_os.patching import Swap
 from broker_sim.drivers.virtual_os.scope import WorldViolation, actor_world
 
 __all__ = ["VirtualOS", "WorldViolation", "actor_world"]
 
 _LAYER = "broker_sim.drivers.virtual_os"
-_MODULES = (vtime, vsocket, vselect, vthread, entropy, guards)
+_MODULES = (vtime, vsocket, names, vselect, vthread, entropy, guards)
 
 
 @functools.cache

@@ -10,13 +10,8 @@ go through a :class:`~broker_sim.drivers.world_links.WorldTransport`, the bundle
 link: same toxics, same jitter, same pulled cable. Errors are the OS's own classes with the
 OS's errno and text (``ConnectionRefusedError(111, 'Connection refused')``).
 
-Names: ``world`` (and :data:`WORLD_IP`) on port 50000+i is node i, on 51000+ the proxies
-made through the world's Toxiproxy API; a proxy's name (``node1``, or an API proxy's name) on
-port 5672 or its own port is that proxy, and so is any name ``world.hosts`` maps to it
-(``world.hosts["broker1"] = "node1"``, an /etc/hosts line, so a recipe's URLs run as
-written). ``localhost`` and address literals resolve as the OS resolves them, and
-connecting where nothing of the world listens is refused. Any other name would need real
-DNS: :class:`~.scope.WorldViolation`. ``socketpair()`` gives two connected in-memory ends,
+Names come from the world's DNS (:mod:`.names`); connecting where nothing of the world
+listens is refused. ``socketpair()`` gives two connected in-memory ends,
 and an actor may listen on a loopback address and accept (pika makes its wake-up pair that
 way). UDP, TLS and sockets over real descriptors are not part of the world and raise
 ``WorldViolation``.
@@ -25,12 +20,11 @@ way). UDP, TLS and sockets over real descriptors are not part of the world and r
 from __future__ import annotations
 
 import errno
-import ipaddress
 import socket
 
+from broker_sim.drivers.virtual_os.names import resolve
 from broker_sim.drivers.virtual_os.scope import actor_world, violation, wait_until
 from broker_sim.drivers.world_links import (
-    HOST,
     WORLD_IP,
     WorldTransport,
     os_error,
@@ -38,9 +32,7 @@ from broker_sim.drivers.world_links import (
 )
 
 RealSocket = socket.socket
-_real_getaddrinfo = socket.getaddrinfo
 _real_socketpair = socket.socketpair
-_real_gethostbyname = socket.gethostbyname
 
 CLIENT_IP = "127.254.1.1"  # what actors' sockets are bound to
 ANY = "0.0.0.0"
@@ -101,68 +93,6 @@ def descriptors(world) -> Descriptors:
     if table is None:
         table = world.descriptors = Descriptors()
     return table
-
-
-# -- names ---------------------------------------------------------------------------------
-
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def resolve(world, host: str, port: int, call: str) -> tuple[str, int]:
-    """(address, port) for ``host`` as the world's DNS answers it."""
-    if host == "localhost":
-        return "127.0.0.1", port
-    proxy = world.proxies.lookup(host, port)
-    if proxy is not None:
-        return WORLD_IP, int(proxy.listen.rsplit(":", 1)[1])
-    if host == HOST or _is_address(host):
-        return (WORLD_IP if host == HOST else host), port
-    if world.hosts.get(host, host) in world.toxiproxy.proxies:
-        return WORLD_IP, port  # a proxy's name on a port it does not listen on: refused
-    raise violation(world, call, f"the name {host!r} is not in the world (real DNS)")
-
-
-def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
-    world = actor_world()
-    if world is None:
-        return _real_getaddrinfo(host, port, family, type, proto, flags)
-    if isinstance(host, bytes):
-        host = host.decode()
-    port = _port_number(port)
-    address, port = resolve(world, host or "localhost", port, "socket.getaddrinfo")
-    if family == socket.AF_INET6 or ":" in address:
-        raise violation(world, "socket.getaddrinfo", "the world has no IPv6 addresses")
-    kinds = [type] if type else [socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW]
-    protos = {socket.SOCK_STREAM: socket.IPPROTO_TCP, socket.SOCK_DGRAM: socket.IPPROTO_UDP}
-    return [
-        (socket.AF_INET, kind, proto or protos.get(kind, 0), "", (address, port)) for kind in kinds
-    ]
-
-
-def _port_number(port) -> int:
-    if port is None:
-        return 0
-    if isinstance(port, bytes):
-        port = port.decode()
-    if isinstance(port, str):
-        try:
-            return int(port)
-        except ValueError:
-            return socket.getservbyname(port, "tcp")
-    return int(port)
-
-
-def gethostbyname(host: str) -> str:
-    world = actor_world()
-    if world is None:
-        return _real_gethostbyname(host)
-    return resolve(world, host, 0, "socket.gethostbyname")[0]
 
 
 # -- sockets ----------------------------------------------------------------------------------
@@ -236,45 +166,54 @@ class VirtualSocket:
     # -- connecting -----------------------------------------------------------------------------
 
     def connect(self, address) -> None:
-        code = self._connect(address, raise_refused=True)
-        if code:
+        code = self._connect(address)
+        if code == errno.EINPROGRESS:
             raise os_error(BlockingIOError, code)
+        if code:
+            raise os_error(ConnectionRefusedError if code == errno.ECONNREFUSED else OSError, code)
 
     def connect_ex(self, address) -> int:
         try:
-            return self._connect(address, raise_refused=False)
-        except TimeoutError:
-            return errno.EAGAIN if self._timeout else errno.ETIMEDOUT
+            return self._connect(address)
+        except TimeoutError as exc:
+            return exc.errno or errno.EAGAIN
 
-    def _connect(self, address, raise_refused: bool) -> int:
+    def _connect(self, address) -> int:
+        """Connect; 0, or the errno ``connect_ex`` gives (``EINPROGRESS`` when non-blocking:
+        the answer is then in ``SO_ERROR`` and the socket is writable)."""
         self._check_open()
         if self.link is not None:
             return errno.EISCONN
-        host, port = address[0], int(address[1])
-        address, port = resolve(self.world, host, port, "socket.connect")
-        world, actor = self.world, self._actor()
-        if actor in world.isolated:  # the SYN is lost until the cable is back
-            limit = SYN_TIMEOUT if self._timeout is None else self._timeout
-            if not wait_until(world, "socket.connect", lambda: actor not in world.isolated, limit):
-                if self._timeout is None:
-                    raise os_error(TimeoutError, errno.ETIMEDOUT)
-                raise TimeoutError("timed out")
+        address, port = resolve(self.world, address[0], int(address[1]), "socket.connect")
+        self._wait_for_cable()
         server = self._fds.listeners.get((address, port)) or self._fds.listeners.get((ANY, port))
         if server is not None and address in LOCAL:
-            return server._connected_from(self)
-        proxy = world.proxies.proxy_at(port) if address == WORLD_IP else None
-        try:
-            if proxy is None:
-                raise refused()
-            self.link = WorldTransport(world, proxy, actor)
-        except ConnectionRefusedError:
-            if raise_refused and self._timeout != 0.0:
-                raise
-            self._so_error = errno.ECONNREFUSED
-            return errno.EINPROGRESS if raise_refused else errno.ECONNREFUSED
-        self._remote = (address, port)
-        self._local = (CLIENT_IP, self._fds.port())
-        return errno.EINPROGRESS if self._timeout == 0.0 and raise_refused else 0
+            server._connected_from(self)
+        else:
+            proxy = self.world.proxies.proxy_at(port) if address == WORLD_IP else None
+            try:
+                if proxy is None:
+                    raise refused()
+                self.link = WorldTransport(self.world, proxy, self._actor())
+            except ConnectionRefusedError:
+                if self._timeout != 0.0:
+                    return errno.ECONNREFUSED
+                self._so_error = errno.ECONNREFUSED
+                return errno.EINPROGRESS
+            self._remote, self._local = (address, port), (CLIENT_IP, self._fds.port())
+        return errno.EINPROGRESS if self._timeout == 0.0 else 0
+
+    def _wait_for_cable(self) -> None:
+        """An isolated actor's SYN is lost: wait for the rejoin up to the socket's timeout
+        (or the kernel's ~127 s of SYN retries)."""
+        world, actor = self.world, self._actor()
+        if actor not in world.isolated:
+            return
+        limit = SYN_TIMEOUT if self._timeout is None else self._timeout
+        if not wait_until(world, "socket.connect", lambda: actor not in world.isolated, limit):
+            if self._timeout is None:
+                raise os_error(TimeoutError, errno.ETIMEDOUT)
+            raise TimeoutError("timed out")
 
     def _actor(self) -> str:
         current = self.world.current
@@ -373,7 +312,7 @@ class VirtualSocket:
         served = self._backlog.pop(0)
         return served, served._remote
 
-    def _connected_from(self, client: VirtualSocket) -> int:
+    def _connected_from(self, client: VirtualSocket) -> None:
         """A loopback connect to this listening socket: a connected pair, one end queued
         for accept()."""
         served = VirtualSocket(self.world, self.family, self.type, self.proto)
@@ -383,7 +322,6 @@ class VirtualSocket:
         client._remote = served._local = self._local
         served._remote = client._local
         self._backlog.append(served)
-        return errno.EINPROGRESS if client._timeout == 0.0 else 0
 
     def detach(self):
         raise violation(self.world, "socket.detach", "TLS and real descriptors are not simulated")
@@ -521,9 +459,4 @@ def guard_real(name: str):
 
 
 def replacements() -> dict[object, object]:
-    return {
-        RealSocket: Socket,
-        _real_getaddrinfo: getaddrinfo,
-        _real_socketpair: socketpair,
-        _real_gethostbyname: gethostbyname,
-    }
+    return {RealSocket: Socket, _real_socketpair: socketpair}
