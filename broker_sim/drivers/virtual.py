@@ -126,7 +126,6 @@ class World:
         self.busy: dict = {}  # links with events in flight or toxics (ordered: deterministic)
         self.isolated: set[str] = set()  # actors whose links are cut (see isolate)
         self.current: Actor | None = None  # the actor running now; None in the scheduler
-        self._thread = 0
         self.scheduled: list[tuple[float, int, Callable]] = []
         self.runtime = WorldRuntime(self)
         self.network_jitter = network_jitter  # broker->client delay drawn from the seed
@@ -157,9 +156,6 @@ class World:
 
     def digest(self) -> str:
         return hashlib.sha256("\n".join(self.history).encode()).hexdigest()
-
-    def on_world_thread(self) -> bool:
-        return threading.get_ident() == self._thread
 
     def url(self, node: int) -> str:
         return f"amqp://guest:guest@{HOST}:{NODE_PORT + node}//"
@@ -286,7 +282,6 @@ class World:
         have passed; the virtual OS layer is in force for the actors meanwhile."""
         end = self.clock() + until
         scope.enter(self)
-        self._thread = threading.get_ident()
         try:
             with virtual_os.VirtualOS(self):
                 for _ in range(max_steps):
