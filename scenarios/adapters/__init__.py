@@ -87,11 +87,18 @@ def check_spec(spec: str) -> None:
         )
     if spec in LIBRARY_ADAPTERS:
         library = LIBRARY_ADAPTERS[spec][2]
-        if importlib.util.find_spec(library) is None:
+        if not _installed(library):
             raise AdapterError(
                 f"client {spec!r} needs {library}, which is not installed: pip install "
                 f"{library}  (or: pip install 'warren[clients]')"
             )
+
+
+def _installed(library: str) -> bool:
+    try:
+        return importlib.util.find_spec(library) is not None
+    except ValueError:  # imported, with no spec: it is there
+        return True
 
 
 def load(spec: str):

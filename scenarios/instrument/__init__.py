@@ -36,7 +36,10 @@ class Recorder:
     def __init__(self, record: Callable, who: Callable[[], str], new_id: Callable[[], str]):
         self.record, self.who, self.new_id = record, who, new_id
         self._connected: set[str] = set()  # callers that have had a connection
-        self._errors: dict[str, int] = {}  # the last exception recorded per caller (by id)
+        # the last exception recorded per caller: the object itself, never its id(), which
+        # a later exception may reuse (memory addresses differ between processes: a digest
+        # would too)
+        self._errors: dict[str, BaseException] = {}
 
     def connected(self, broker: str | None) -> None:
         """A connection was established: a recovery when the caller had one before."""
@@ -48,8 +51,8 @@ class Recorder:
     def error(self, exc: BaseException, broker: str | None = None) -> None:
         """A connection error the client handles or raises; once per exception."""
         who = self.who()
-        if self._errors.get(who) != id(exc):
-            self._errors[who] = id(exc)
+        if self._errors.get(who) is not exc:
+            self._errors[who] = exc
             self.record("error", error=type(exc).__name__, broker=broker)
 
 

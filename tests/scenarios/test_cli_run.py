@@ -153,9 +153,14 @@ def test_warren_sim_refuses_a_bad_reply_latency_naming_it(value):
 def test_a_library_client_without_its_library_is_a_usage_error_naming_it(
     client, library, monkeypatch, capsys
 ):
+    import importlib.util
+
     from scenarios.cli import main
 
-    monkeypatch.setitem(sys.modules, library, None)  # as if it were not installed
+    real = importlib.util.find_spec
+    monkeypatch.setattr(  # as if it were not installed
+        importlib.util, "find_spec", lambda name, *a: None if name == library else real(name, *a)
+    )
     assert main(["run", "--client", client, "-k", "publish.confirms-kill"]) == 2
     err = capsys.readouterr().err
     assert f"client {client!r} needs {library}, which is not installed" in err

@@ -122,3 +122,18 @@ def test_on_a_live_run_the_recording_thread_is_the_actor_and_reconnects_count_pe
     kinds = [kind for _, kind, _ in runtime.history]
     assert kinds == ["recovery_succeeded"]
     assert time.monotonic() >= runtime.history[0][0]
+
+
+def test_each_new_connection_error_is_recorded_even_where_memory_is_reused():
+    """The error dedupe once compared id()s: a new exception at a freed one's address was
+    taken for the same one and dropped, so digests differed between processes."""
+    from scenarios.instrument import Recorder
+
+    events = []
+    recorder = Recorder(lambda kind, **d: events.append(kind), lambda: "actor", lambda: "id")
+    for _ in range(50):
+        recorder.error(ConnectionResetError(104, "Connection reset by peer"))
+    same = ConnectionResetError(104, "once")
+    recorder.error(same)
+    recorder.error(same)  # the same exception seen twice (ensure, then collect): once
+    assert events == ["error"] * 51
