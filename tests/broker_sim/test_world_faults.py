@@ -365,3 +365,44 @@ def test_a_hung_node_accepts_connections_and_answers_once_it_resumes():
     first_at, first = seen[0]
     assert isinstance(first, bytes) and first.startswith(START_FRAME[:7])
     assert 5.0 <= first_at < 6.0, "nothing before the resume"
+
+
+@pytest.mark.parametrize("queue_type", ["quorum", "classic"])
+def test_a_consumer_on_a_node_hung_shorter_than_its_heartbeat_keeps_consuming(queue_type):
+    """Found by the property-based tests (scenarios.strategies): a 1 s pause of the
+    consumer's node (node3, not the queue's) silently dropped its quorum-queue consumer
+    while its connection stayed open, so nothing more was delivered. RabbitMQ does not even
+    notice a 1 s SIGSTOP (net_ticktime 60 s): the consumer goes on after the resume."""
+    world = World(seed=1)
+    got: list[int] = []
+    arguments = {"x-queue-type": queue_type} if queue_type == "quorum" else {}
+    queue = Queue("jobs", routing_key="jobs", queue_arguments=arguments)
+
+    def publisher():
+        with Connection(world.url(0), runtime=world.runtime) as conn:
+            producer = Producer(conn)
+            for n in range(30):
+                producer.publish({"n": n}, routing_key="jobs", declare=[queue], retry=True)
+                world.runtime.sleep(0.1)
+
+    def consumer():
+        world.runtime.sleep(0.05)  # the publisher declares the queue on node1
+        with Connection(world.url(2), heartbeat=4, runtime=world.runtime) as conn:
+            consumer = conn.Consumer([queue], callbacks=[lambda b, m: (got.append(1), m.ack())])
+            consumer.consume()
+            for _ in range(100):
+                if len(got) == 30:
+                    break
+                try:
+                    conn.drain_events(timeout=1)
+                except TimeoutError:
+                    conn.heartbeat_check()
+
+    world.spawn("publisher", publisher)
+    world.spawn("consumer", consumer)
+    world.at(1.0, "pause", "node3")
+    world.at(2.0, "resume", "node3")
+    world.run(until=120)
+    assert len(got) == 30
+    cancels = [kind for _, kind, _ in world.events if kind == "consumer_cancelled"]
+    assert cancels == []  # and a classic queue's consumer was not cancelled meanwhile
