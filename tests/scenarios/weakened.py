@@ -1,0 +1,77 @@
+"""Deliberately weakened clients: the bundled client with one failover promise broken
+each, for the property-based tests to catch (tests/scenarios/test_strategies.py).
+
+- ``forgetful``: its producer swallows a connection error of an in-flight publish and
+  reports it done, so a publish whose confirm was lost in a reconnect is never republished
+  (and the application is told it was confirmed).
+- ``no-reconsume``: its consumer never re-registers a consumer the broker cancelled (a
+  classic queue's home node went down), so it consumes nothing after the queue is back.
+"""
+
+from __future__ import annotations
+
+from client import Connection, Consumer, Producer
+from client.errors import CONNECTION_ERRORS
+from scenarios.adapters.bundled import FOREVER, BundledAdapter
+
+
+class ForgetfulProducer(Producer):
+    def _publish_once(self, *args) -> None:
+        try:
+            super()._publish_once(*args)
+        except CONNECTION_ERRORS:
+            self.connection.collect()  # the bug: forget the message, report success
+
+
+class Forgetful(BundledAdapter):
+    name = "forgetful"
+
+    def publisher(self, env, spec) -> None:
+        conn = Connection(
+            env.urls(spec.nodes), heartbeat=spec.heartbeat, runtime=env.runtime,
+            transport_options={"confirm_publish": True, "confirm_timeout": spec.confirm_timeout},
+        )  # fmt: skip
+        producer = ForgetfulProducer(conn)
+        conn.ensure(conn, lambda: env.queue(conn.default_channel).declare(), **FOREVER)()
+        for n in range(spec.messages):
+            producer.publish(
+                {"n": n},
+                routing_key=env.queue.name,
+                retry=True,
+                retry_policy=dict(spec.retry_policy),
+                message_id=env.message_id(spec, n),
+            )
+            env.sleep(spec.interval)
+        conn.collect()
+
+
+class NoReconsume(BundledAdapter):
+    name = "no-reconsume"
+
+    def consumer(self, env, spec) -> None:
+        conn = Connection(env.urls(spec.nodes), heartbeat=spec.heartbeat, runtime=env.runtime)
+
+        def handle(body, message) -> None:
+            message.ack()
+
+        consumer = Consumer(conn, [env.queue], callbacks=[handle], prefetch_count=spec.prefetch)
+
+        def consume() -> None:
+            consumer.consume()
+            consumer.channel.retry_cancelled = lambda: None  # the bug: a cancel is final
+
+        def revive(channel) -> None:
+            consumer.revive(channel)
+            consume()
+
+        conn.ensure(conn, consume, **FOREVER)()
+
+        def drain() -> None:
+            while not env.settled():
+                try:
+                    conn.drain_events(timeout=1)
+                except TimeoutError:
+                    conn.heartbeat_check()
+
+        conn.ensure(conn, drain, on_revive=revive, **FOREVER)()
+        conn.collect()
