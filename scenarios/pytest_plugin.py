@@ -32,12 +32,21 @@ def pytest_addoption(parser) -> None:
     group = parser.getgroup("warren", "Warren: chaos testing for AMQP clients")
     group.addoption(
         "--warren-backend",
-        default="live",
-        help=f"backend of the warren fixture: {' or '.join(BACKENDS)} (default: live)",
+        default=None,
+        help=f"{' or '.join(BACKENDS)}: the warren fixture's (default live) and the catalog "
+        "items' (default virtual)",
     )
     group.addoption(
         "--warren-seed", type=int, default=1, help="seed of every warren fixture (default 1)"
     )
+    group.addoption(
+        "--warren-catalog",
+        action="store_true",
+        help="collect Warren's scenario catalog as test items (one per scenario and seed)",
+    )
+    group.addoption("--warren-seeds", type=int, default=1, help="catalog seeds 1..N (default 1)")
+    group.addoption("--warren-client", default="bundled", help="catalog client (default bundled)")
+    group.addoption("-K", "--warren-select", default=None, help="catalog scenarios matching")
 
 
 def pytest_configure(config) -> None:
@@ -47,16 +56,18 @@ def pytest_configure(config) -> None:
         "cluster for this test",
     )
     try:
-        Settings(backend=config.getoption("--warren-backend"))
+        Settings(backend=config.getoption("--warren-backend") or "live")
     except HarnessError as exc:
         raise pytest.UsageError(f"--warren-backend: {exc}") from None
+    if config.getoption("--warren-seeds") < 1:
+        raise pytest.UsageError("--warren-seeds: must be >= 1")
 
 
 def settings_for(item) -> Settings:
     """The harness settings of ``item``: options, then its marker's keywords."""
     config = item.config
     options = {
-        "backend": config.getoption("--warren-backend"),
+        "backend": config.getoption("--warren-backend") or "live",
         "seed": config.getoption("--warren-seed"),
     }
     marker = item.get_closest_marker(MARKER)
@@ -82,6 +93,73 @@ def pytest_collection_modifyitems(session, config, items) -> None:
             errors.append(f"{item.nodeid}: @pytest.mark.warren: {exc}")
     if errors:
         raise pytest.UsageError("\n".join(errors))
+    if config.getoption("--warren-catalog"):
+        items.extend(catalog_items(session, config))
+
+
+# -- the catalog as test items (pytest-xdist spreads them over cores or hosts) -----------------
+
+
+class ScenarioFailed(Exception):
+    """A catalog item's run did not pass: its misses and replay command."""
+
+
+class ScenarioItem(pytest.Item):
+    """One catalog scenario with one seed on one backend, played by one client."""
+
+    def __init__(self, *, scenario, seed: int, client: str, backend: str, **kwargs):
+        super().__init__(**kwargs)
+        self.scenario, self.seed, self.client, self.backend = scenario, seed, client, backend
+
+    def runtest(self) -> None:
+        from scenarios import adapters
+        from scenarios.runner import run_one
+
+        try:
+            adapter = adapters.load(self.client)
+        except adapters.AdapterError as exc:
+            raise ScenarioFailed(str(exc)) from None
+        result = run_one(self.scenario, self.seed, adapter, self.backend)
+        result.client = self.client  # the replay names the client as it was given
+        self.user_properties.append(("digest", result.digest))
+        if not result.passed:
+            raise ScenarioFailed(
+                f"{result.verdict}: {'; '.join(result.misses) or result.error}\n"
+                f"replay: {result.replay}"
+            )
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, ScenarioFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return "warren-catalog", None, f"{self.scenario.name} seed {self.seed}"
+
+
+def catalog_items(session, config) -> list:
+    from scenarios import adapters, catalog
+
+    client = config.getoption("--warren-client")
+    backend = config.getoption("--warren-backend") or "virtual"
+    try:
+        adapters.check_spec(client)
+        scenarios = catalog.select(catalog.builtin(), config.getoption("--warren-select"))
+    except (adapters.AdapterError, ValueError) as exc:
+        raise pytest.UsageError(f"--warren-catalog: {exc}") from None
+    seeds = range(1, config.getoption("--warren-seeds") + 1)
+    return [
+        ScenarioItem.from_parent(
+            session,
+            name=f"warren::{s.name}[{seed}]",
+            scenario=s,
+            seed=seed,
+            client=client,
+            backend=backend,
+        )  # fmt: skip
+        for s in scenarios
+        for seed in seeds
+    ]
 
 
 @pytest.fixture

@@ -139,3 +139,60 @@ def test_the_live_fixture_serves_urls_users_vhosts_and_toxiproxy_and_leaves_noth
     assert {t.ident for t in threading.enumerate() if t.is_alive()} <= threads_before
     listening_after = {c.laddr for c in process.net_connections() if c.status == "LISTEN"}
     assert listening_after <= listening_before
+
+
+# -- the catalog as pytest items ----------------------------------------------------------
+
+
+def test_the_catalog_collects_as_items_one_per_scenario_and_seed(pytester):
+    result = pytester.runpytest_inprocess(
+        "--warren-catalog", "-K", "consume.mixin-kill", "--warren-seeds", "3", "-v"
+    )
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*warren::consume.mixin-kill[[]1[]] PASSED*"])
+
+
+def test_a_failing_catalog_item_says_what_it_missed_and_how_to_replay_it(pytester):
+    pytester.makepyfile(
+        deaf="""
+        from scenarios.adapters.bundled import BundledAdapter
+
+        class Deaf(BundledAdapter):
+            name = "deaf"
+
+            def consumer(self, env, spec):  # never consumes anything
+                while not env.settled():
+                    env.sleep(1)
+
+        def factory():
+            return Deaf()
+        """
+    )
+    pytester.syspathinsert()
+    result = pytester.runpytest_inprocess(
+        "--warren-catalog", "-K", "publish.confirms-kill", "--warren-client", "deaf:factory"
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "replay: warren replay --scenario publish.confirms-kill --seed 1 --client deaf:factory",
+            "FAILED *warren::publish.confirms-kill[[]1[]] - fail: lost == 0: got 100",
+        ]
+    )
+
+
+def test_pytest_xdist_spreads_the_catalog_over_two_workers(pytester):
+    result = pytester.runpytest_subprocess(
+        "--warren-catalog", "-K", "network.*", "--warren-seeds", "2", "-n", "2", "-p", "xdist"
+    )
+    result.assert_outcomes(passed=12)
+    result.stdout.fnmatch_lines(["*2 workers*"])
+
+
+def test_catalog_options_are_checked_before_anything_runs(pytester):
+    result = pytester.runpytest_inprocess("--warren-catalog", "--warren-seeds", "0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--warren-seeds: must be >= 1*"])
+    result = pytester.runpytest_inprocess("--warren-catalog", "--warren-client", "nope")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--warren-catalog: unknown client 'nope'*"])
