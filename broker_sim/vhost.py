@@ -474,20 +474,15 @@ class VHost:
     def topology_changed(self) -> None:
         """Nodes or links changed: elect leaders; consumers cut off from their queue's node
         are dropped and their unacked deliveries return to the queue (what RabbitMQ does
-        once it sees the consumer's node down; the simulation does it at once). A consumer
-        on a *hung* node keeps its place: its connection is open and goes on after the
-        resume (RabbitMQ does not notice a short SIGSTOP at all, net_ticktime being 60 s);
-        a client that gives up on the hung node closes the connection, which drops it."""
+        once it sees the consumer's node down; the simulation does it at once)."""
         for q in list(self.queues.values()):
             q.topology_changed()
             serving = q.serving_node
             for consumer in list(q.consumers):
-                node = consumer.channel.conn.node
-                if serving is None or node.state == "paused":
+                node = consumer.channel.conn.node.name
+                if serving is None or self.cluster.reachable(node, serving):
                     continue
-                if self.cluster.reachable(node.name, serving):
-                    continue
-                if q.kind == "quorum" and not node.running:
+                if q.kind == "quorum" and not self.cluster.nodes[node].running:
                     q.consumers.remove(consumer)
                     consumer.channel.release_queue(q)
                 elif q.kind == "classic":

@@ -48,6 +48,17 @@ def play_style(styles: dict[str, Callable], env, spec) -> None:
     role(env, spec)
 
 
+def drain_until_settled(env, conn) -> None:
+    """The seeds' consumer loop: ``drain_events(timeout=1)`` and, when nothing came, a
+    ``heartbeat_check()`` (seed 003), until the run settles. kombu's and the bundled
+    client's connections both take it; a connection error leaves it for ``ensure``."""
+    while not env.settled():
+        try:
+            conn.drain_events(timeout=1)
+        except TimeoutError:
+            conn.heartbeat_check()
+
+
 class AdapterError(ValueError):
     """``--client`` names no adapter, or its factory cannot be imported or called."""
 
@@ -72,6 +83,8 @@ def _library_adapter(name: str, module: str, cls: str, library: str):
     try:
         return getattr(importlib.import_module(module), cls)()
     except ImportError as exc:
+        if (exc.name or "").split(".")[0] != library:  # a bug of ours, not a missing library
+            raise
         raise AdapterError(
             f"client {name!r} needs {library}, which is not installed ({exc}): "
             f"pip install {library}  (or: pip install 'warren[clients]')"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from client import Connection, Consumer, Producer, Queue
 from client.errors import ConfigurationError, OperationalError
 from client.mixins import ConsumerMixin
-from scenarios.adapters import play_style
+from scenarios.adapters import drain_until_settled, play_style
 from scenarios.adapters.probes import PROBES
 
 #: how the consumers retry (the seeds' values, unbounded: the scenario's duration bounds it)
@@ -80,14 +80,7 @@ def _ensure_consumer(env, spec) -> None:
     )
     conn.ensure(conn, consumer.consume, **FOREVER)()
 
-    def drain() -> None:
-        while not env.settled():
-            try:
-                conn.drain_events(timeout=1)
-            except TimeoutError:
-                conn.heartbeat_check()
-
-    conn.ensure(conn, drain, **FOREVER)()
+    conn.ensure(conn, lambda: drain_until_settled(env, conn), **FOREVER)()
     conn.collect()
 
 

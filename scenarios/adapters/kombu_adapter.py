@@ -17,7 +17,7 @@ from __future__ import annotations
 import kombu
 from kombu.mixins import ConsumerMixin
 
-from scenarios.adapters import play_style
+from scenarios.adapters import drain_until_settled, play_style
 
 FOREVER = {"max_retries": None, "interval_start": 0.2, "interval_step": 0.2, "interval_max": 1.0}
 
@@ -86,14 +86,7 @@ def _ensure_consumer(env, spec) -> None:
         consumer.revive(channel)
         consumer.consume()
 
-    def drain() -> None:
-        while not env.settled():
-            try:
-                conn.drain_events(timeout=1)
-            except TimeoutError:
-                conn.heartbeat_check()
-
-    conn.ensure(conn, drain, on_revive=on_revive, **FOREVER)()
+    conn.ensure(conn, lambda: drain_until_settled(env, conn), on_revive=on_revive, **FOREVER)()
     conn.release()
 
 

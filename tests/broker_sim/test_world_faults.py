@@ -367,6 +367,12 @@ def test_a_hung_node_accepts_connections_and_answers_once_it_resumes():
     assert 5.0 <= first_at < 6.0, "nothing before the resume"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known simulator difference, open: the sim drops a hung node's consumers at once "
+    "(RabbitMQ returns their deliveries but keeps them: rabbit_fifo suspected_down); keeping "
+    "them needs the channel to remember returned delivery tags so a late ack is not a 406",
+)
 @pytest.mark.parametrize("queue_type", ["quorum", "classic"])
 def test_a_consumer_on_a_node_hung_shorter_than_its_heartbeat_keeps_consuming(queue_type):
     """Found by the property-based tests (scenarios.strategies): a 1 s pause of the

@@ -20,7 +20,9 @@ SETTINGS = settings(
 #: publishing (75 s) outlasts the last repair (60 s at most), so deliveries are due after it
 CANCELLED = (Publisher(messages=150, interval=0.5, heartbeat=4), ConsumerSpec(nodes=(1, 2, 0)))
 CASES = {  # client, fault kinds, queue type, workload, the expectation it misses
-    "forgetful": (Forgetful, ("kill", "pause"), "quorum", None, "lost == 0"),
+    # no "pause": a known simulator difference drops a hung node's consumers (strict xfail in
+    # tests/broker_sim/test_world_faults.py), which the bundled client fails too
+    "forgetful": (Forgetful, ("kill", "stop"), "quorum", None, "lost == 0"),
     "no-reconsume": (NoReconsume, ("kill",), "classic", CANCELLED, "max_delivery_recovery"),
 }
 
@@ -70,6 +72,7 @@ class BundledMachine(WarrenMachine):
 
 class ForgetfulMachine(WarrenMachine):
     client = Forgetful()
+    messages = 200  # 20 s of publishing: room for a kill mid-stream
 
 
 def test_the_state_machine_holds_for_the_bundled_client():

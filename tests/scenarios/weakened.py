@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from client import Connection, Consumer, Producer
 from client.errors import CONNECTION_ERRORS
+from scenarios.adapters import drain_until_settled
 from scenarios.adapters.bundled import FOREVER, BundledAdapter
 
 
@@ -66,12 +67,5 @@ class NoReconsume(BundledAdapter):
 
         conn.ensure(conn, consume, **FOREVER)()
 
-        def drain() -> None:
-            while not env.settled():
-                try:
-                    conn.drain_events(timeout=1)
-                except TimeoutError:
-                    conn.heartbeat_check()
-
-        conn.ensure(conn, drain, on_revive=revive, **FOREVER)()
+        conn.ensure(conn, lambda: drain_until_settled(env, conn), on_revive=revive, **FOREVER)()
         conn.collect()
