@@ -16,6 +16,16 @@ argument (unknown node, node twice in a partition, resume of a node not paused) 
 ``FaultError`` before changing anything. Faults are recorded in ``events`` with the time.
 Reachability between two nodes needs both running and on the same side of any partition.
 The drivers watch node states to close/open listeners and reset sockets.
+
+A hung node is not seen at once. Its peers notice a silent node only after Erlang's
+``net_ticktime`` (60 s by default; RabbitMQ's docs give 45-75 s, Warren takes the tick
+itself so a run stays deterministic). Until then nothing in the cluster changes for its
+consumers and queues (``seen_reachable``): a pause shorter than the tick goes unnoticed, as
+a 6 s ``docker pause`` does on real nodes. Quorum queues are the exception: Ra's own
+failure detector replaces a hung leader within seconds (``election_timeout``). A node that
+resumes after its peers saw it down finds itself alone: under pause_minority it stops
+serving (``minority``) and stays so until it is restarted (measured on RabbitMQ 3.10:
+"the partition persists", ../shared/notes/docker.md).
 """
 
 from __future__ import annotations
@@ -66,6 +76,7 @@ class Cluster:
         rng,
         config: NodeConfig | None = None,
         election_timeout: float = 1.0,
+        net_ticktime: float = 60.0,
     ) -> None:
         names = (
             [f"rabbit@node{i + 1}" for i in range(nodes)] if isinstance(nodes, int) else list(nodes)
@@ -78,6 +89,9 @@ class Cluster:
         self.rng = rng
         self.config = config or NodeConfig()
         self.election_timeout = election_timeout
+        self.net_ticktime = net_ticktime
+        self._hang_seen: set[str] = set()  # paused nodes their peers have noticed
+        self._hang_timers: dict[str, object] = {}
         self.users = Users.with_guest()
         self.events = EventLog()
         self.vhosts: dict[str, VHost] = {}
@@ -116,6 +130,17 @@ class Cluster:
             )
             self._reach[(a, b)] = known
         return known
+
+    def seen_down(self, name: str) -> bool:
+        """What the other nodes believe: a hung node counts as up until the net tick."""
+        state = self.nodes[name].state
+        return state != RUNNING and (state != PAUSED or name in self._hang_seen)
+
+    def seen_reachable(self, a: str, b: str) -> bool:
+        """``reachable`` as the peers see it (a hang is noticed only after ``net_ticktime``)."""
+        if self.seen_down(a) or self.seen_down(b):
+            return False
+        return a == b or self._groups is None or any(a in g and b in g for g in self._groups)
 
     @property
     def groups(self) -> list[frozenset[str]] | None:
@@ -202,7 +227,27 @@ class Cluster:
         self.log("pause", node.name)
         node.set_state(PAUSED)
         node.paused_at = self.now()
+        when = self.now() + self.net_ticktime
+        self._hang_timers[node.name] = self.timers.schedule(when, lambda: self._hang_noticed(node))
         self._topology_changed()
+
+    def _hang_noticed(self, node: Node) -> None:
+        """net_tick_timeout: the peers declare the silent node down (rabbit_node_monitor)."""
+        self._hang_timers.pop(node.name, None)
+        if node.state != PAUSED:
+            return
+        self.log("node-down-seen", node.name, after=self.net_ticktime)
+        self._hang_seen.add(node.name)
+        self._topology_changed()
+
+    def _forget_hang(self, name: str) -> bool:
+        """The hang ended (resume, kill, stop): True when the peers had noticed it."""
+        timer = self._hang_timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        seen = name in self._hang_seen
+        self._hang_seen.discard(name)
+        return seen
 
     def resume(self, name: str) -> None:
         node = self.node(name)
@@ -210,8 +255,10 @@ class Cluster:
             raise FaultError(f"cannot resume node '{node.name}': it is not paused ({node.state})")
         self.log("resume", node.name)
         node.timers.shift(self.now() - node.paused_at)
-        node.set_state(RUNNING if not self._in_minority(node.name) else MINORITY)
-        if node.state == MINORITY:
+        cut_off = self._forget_hang(node.name) or self._in_minority(node.name)
+        node.set_state(MINORITY if cut_off else RUNNING)
+        if cut_off:
+            self.log("pause-minority", node.name)
             node.graceful_stop(keep_state=MINORITY)
         node.resume_connections()
         self._topology_changed()
@@ -285,6 +332,7 @@ class Cluster:
         return len(side) * 2 <= len(self.nodes)
 
     def _node_down(self, node: Node) -> None:
+        self._forget_hang(node.name)
         for vhost in self.vhosts.values():
             vhost.node_down(node.name)
         self._topology_changed()

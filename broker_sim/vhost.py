@@ -473,16 +473,18 @@ class VHost:
 
     def topology_changed(self) -> None:
         """Nodes or links changed: elect leaders; consumers cut off from their queue's node
-        are dropped and their unacked deliveries return to the queue (what RabbitMQ does
-        once it sees the consumer's node down; the simulation does it at once)."""
+        are dropped and their unacked deliveries return to the queue, once the cluster
+        sees it (at once for a crash, stop or partition; after ``net_ticktime`` for a hang:
+        ``Cluster.seen_reachable``)."""
+        cluster = self.cluster
         for q in list(self.queues.values()):
             q.topology_changed()
             serving = q.serving_node
             for consumer in list(q.consumers):
                 node = consumer.channel.conn.node.name
-                if serving is None or self.cluster.reachable(node, serving):
+                if serving is None or cluster.seen_reachable(node, serving):
                     continue
-                if q.kind == "quorum" and not self.cluster.nodes[node].running:
+                if q.kind == "quorum" and cluster.seen_down(node):
                     q.consumers.remove(consumer)
                     consumer.channel.release_queue(q)
                 elif q.kind == "classic":

@@ -47,6 +47,7 @@ class Settings:
     users: dict = field(default_factory=dict)  # name -> password (all permissions on "/")
     vhosts: tuple = ()  # extra vhosts, each open to guest and the users
     election_timeout: float = 1.0
+    net_ticktime: float = 60.0  # how long a hung node goes unnoticed by its peers
 
     def __post_init__(self) -> None:
         if self.backend in LATER_BACKENDS:
@@ -113,7 +114,12 @@ class VirtualHarness(_Harness):
         from broker_sim.drivers.virtual import START, World
 
         super().__init__(settings)
-        self.world = World(settings.seed, settings.nodes, settings.election_timeout)
+        self.world = World(
+            settings.seed,
+            settings.nodes,
+            settings.election_timeout,
+            net_ticktime=settings.net_ticktime,
+        )
         self._start = START
 
     @property
@@ -184,7 +190,10 @@ class LiveHarness(_Harness):
         super().__init__(settings)
         self.started = time.monotonic()
         self.sim = SimCluster(
-            nodes=settings.nodes, seed=settings.seed, election_timeout=settings.election_timeout
+            nodes=settings.nodes,
+            seed=settings.seed,
+            election_timeout=settings.election_timeout,
+            net_ticktime=settings.net_ticktime,
         ).start()
         self._history = LiveHistory(self.started)
         self._threads: list[threading.Thread] = []

@@ -32,13 +32,15 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class Setup:
-    """The cluster: node count, the work queue and the quorum election timeout."""
+    """The cluster: node count, the work queue, the quorum election timeout and the
+    Erlang net tick after which the peers of a hung node see it down."""
 
     nodes: int = 3
     queue: str = "orders"
     queue_type: str = "quorum"  # classic | quorum
     queue_arguments: dict = field(default_factory=dict)
     election_timeout: float = 1.0
+    net_ticktime: float = 60.0
 
 
 @dataclass(frozen=True)

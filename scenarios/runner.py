@@ -238,7 +238,12 @@ def run_one(
         )
     started = time.monotonic()
     setup = scenario.setup
-    world = World(seed, nodes=setup.nodes, election_timeout=setup.election_timeout)
+    world = World(
+        seed,
+        nodes=setup.nodes,
+        election_timeout=setup.election_timeout,
+        net_ticktime=setup.net_ticktime,
+    )
     world.replay_hint = f"warren replay --scenario {scenario.name} --seed {seed}"
     env = Env(
         scenario,

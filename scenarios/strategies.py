@@ -220,9 +220,7 @@ class WarrenMachine(RuleBasedStateMachine):
         with self._instrumented(self.adapter, self.world):
             self.world.run(until=seconds)
 
-    # "pause" is left out until the simulator keeps a hung node's consumers (see the strict
-    # xfail in tests/broker_sim/test_world_faults.py): the bundled client fails it today
-    @rule(kind=st.sampled_from(("kill", "drop_heartbeats")), node=st.integers(0, 2))
+    @rule(kind=st.sampled_from(("kill", "pause", "drop_heartbeats")), node=st.integers(0, 2))
     def break_node(self, kind: str, node: int) -> None:
         name = _node(node % self.nodes)
         if name in self.broken:

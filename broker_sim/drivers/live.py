@@ -282,6 +282,7 @@ class SimCluster:
         seed: int | None = None,
         config: NodeConfig | None = None,
         election_timeout: float = 1.0,
+        net_ticktime: float = 60.0,
         api_port: int | None = 0,
         management_port: int | None = 0,
     ) -> None:
@@ -299,6 +300,7 @@ class SimCluster:
             random.Random(self.seed),
             config=config,
             election_timeout=election_timeout,
+            net_ticktime=net_ticktime,
         )
         self.nodes: list[LiveNode] = [
             LiveNode(self, node, host, port + i if port else 0)

@@ -109,6 +109,7 @@ class World:
         election_timeout: float = 1.0,
         network_jitter: float = 0.002,
         threads: str = "green",
+        net_ticktime: float = 60.0,
     ) -> None:
         if threads not in ("green", "forbid"):
             raise ValueError(f"threads must be 'green' or 'forbid', not {threads!r}")
@@ -118,7 +119,9 @@ class World:
         self.clock = VirtualClock()
         # the broker reads the clock on every frame: a C-level getter, not a Python call
         now = functools.partial(getattr, self.clock, "t")
-        self.cluster = Cluster(nodes, now, self.rng, election_timeout=election_timeout)
+        self.cluster = Cluster(
+            nodes, now, self.rng, election_timeout=election_timeout, net_ticktime=net_ticktime
+        )
         self.actors: list[Actor] = []
         self.events: list[tuple[float, str, dict]] = []  # (virtual s, kind, details)
         self._lines: list[str] = []  # events formatted so far (see history)

@@ -92,7 +92,12 @@ def run_live(scenario, seed: int, adapter, wall_timeout: float = 300.0):
     history = LiveHistory(started)
     setup = scenario.setup
     with (
-        SimCluster(nodes=setup.nodes, seed=seed, election_timeout=setup.election_timeout) as sim,
+        SimCluster(
+            nodes=setup.nodes,
+            seed=seed,
+            election_timeout=setup.election_timeout,
+            net_ticktime=setup.net_ticktime,
+        ) as sim,
         _role_links(scenario, sim, seed) as links,
     ):
 

@@ -367,12 +367,6 @@ def test_a_hung_node_accepts_connections_and_answers_once_it_resumes():
     assert 5.0 <= first_at < 6.0, "nothing before the resume"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known simulator difference, open: the sim drops a hung node's consumers at once "
-    "(RabbitMQ returns their deliveries but keeps them: rabbit_fifo suspected_down); keeping "
-    "them needs the channel to remember returned delivery tags so a late ack is not a 406",
-)
 @pytest.mark.parametrize("queue_type", ["quorum", "classic"])
 def test_a_consumer_on_a_node_hung_shorter_than_its_heartbeat_keeps_consuming(queue_type):
     """Found by the property-based tests (scenarios.strategies): a 1 s pause of the
@@ -412,3 +406,52 @@ def test_a_consumer_on_a_node_hung_shorter_than_its_heartbeat_keeps_consuming(qu
     assert len(got) == 30
     cancels = [kind for _, kind, _ in world.events if kind == "consumer_cancelled"]
     assert cancels == []  # and a classic queue's consumer was not cancelled meanwhile
+
+
+def test_a_hang_longer_than_the_net_tick_is_seen_and_leaves_the_node_in_minority():
+    """Past ``net_ticktime`` the peers declare a hung node down: its quorum consumer is
+    dropped and the delivery it held goes back to the queue; the node that resumes finds
+    its peers gone and pauses itself (pause_minority, connections closed 320) until it is
+    restarted (RabbitMQ 3.10: the partition persists after a long SIGSTOP)."""
+    world = World(seed=1, net_ticktime=5.0)
+    cluster = world.cluster
+    held: list[int] = []
+    closed: list[str] = []
+
+    def consumer():
+        with Connection(world.url(2), heartbeat=0, runtime=world.runtime) as conn:
+            producer = Producer(conn)
+            producer.publish({"n": 1}, routing_key="q", declare=[QUEUE])
+            consumer = conn.Consumer([QUEUE], callbacks=[lambda b, m: held.append(1)])
+            consumer.consume()
+            try:
+                for _ in range(30):  # bounded: until the node closes the connection
+                    try:
+                        conn.drain_events(timeout=1)
+                    except TimeoutError:
+                        pass
+            except CONNECTION_ERRORS as exc:
+                closed.append(type(exc).__name__)
+
+    states: dict[float, tuple] = {}
+
+    def look(at: float) -> None:
+        q = cluster.vhosts["/"].queues["q"]
+        states[at] = (cluster.nodes["rabbit@node3"].state, len(q.consumers), q.message_count)
+
+    world.spawn("consumer", consumer)
+    world.spawn("watcher", lambda: world.runtime.sleep(20))  # the world runs while it lives
+    world.at(1.0, "pause", "node3")
+    for at in (5.5, 6.5, 12.0, 16.0):
+        world.at(at, look, at)
+    world.at(10.0, "resume", "node3")
+    world.at(15.0, "restart", "node3")
+    world.run(until=40)
+    assert held == [1]
+    assert states[5.5] == ("paused", 1, 0), "not seen before the tick: consumer kept"
+    assert states[6.5] == ("paused", 0, 1), "seen down: consumer dropped, delivery back"
+    assert states[12.0][0] == "minority"
+    assert states[16.0][0] == "running"
+    assert closed, "the minority node closed the consumer's connection"
+    kinds = [e.kind for e in cluster.events if e.node == "rabbit@node3"]
+    assert kinds.index("node-down-seen") < kinds.index("resume") < kinds.index("pause-minority")

@@ -18,7 +18,9 @@ from tests.drain import drain_until
 
 @pytest.fixture
 def cluster():
-    with SimCluster(nodes=3, seed=8, election_timeout=0.3) as c:
+    # A hung node's peers see it down after net_ticktime (60 s in RabbitMQ); until then its
+    # consumers keep their unacked messages. 2 s keeps the hung-node case quick.
+    with SimCluster(nodes=3, seed=8, election_timeout=0.3, net_ticktime=2.0) as c:
         yield c
 
 
