@@ -17,6 +17,7 @@ from pathlib import Path
 
 from broker_sim import NodeConfig, SimCluster
 from broker_sim.drivers.proxy import ToxiproxyServer
+from scenarios.shard import add_merge_parser, parse_shard
 
 
 def _port(text: str) -> int:
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(func=cmd_replay)
     add_run_parser(sub)
+    add_merge_parser(sub)
     from scenarios.gate import add_parser as add_gate_parser
 
     add_gate_parser(sub)
@@ -135,6 +137,13 @@ def add_run_parser(sub) -> None:
         type=float,
         default=120.0,
         help="real seconds one run may take (an adapter that never returns), default 120",
+    )
+    run.add_argument(
+        "--shard",
+        type=parse_shard,
+        default=(1, 1),
+        metavar="K/N",
+        help="play the K-th of N round-robin shares of the runs (CI matrix jobs; warren merge)",
     )
     run.add_argument("--list", action="store_true", help="list the scenarios and exit")
     run.set_defaults(func=cmd_run)

@@ -51,10 +51,15 @@ def run_command(args: argparse.Namespace) -> int:
     if not console.is_terminal:  # a CI log or a pipe: wide enough for the table
         console = Console(width=160)
     seeds = list(range(args.seed, args.seed + args.seeds))
+    shard = getattr(args, "shard", (1, 1))
+    total = len(scenarios) * len(seeds)
+    count = len(range(shard[0] - 1, total, shard[1]))
+    if count == 0:
+        return _usage(f"shard {shard[0]}/{shard[1]} has no runs: the selection has {total}")
     results = []
     started = time.monotonic()
     with _progress(console) as bar:
-        task = bar.add_task("", total=len(scenarios) * len(seeds))
+        task = bar.add_task("", total=count)
         for result in run_many(
             scenarios,
             seeds,
@@ -63,6 +68,7 @@ def run_command(args: argparse.Namespace) -> int:
             args.jobs,
             tuple(args.scenarios),
             args.wall_timeout,
+            shard,
         ):
             results.append(result)
             bar.update(task, advance=1, description=f"{result.scenario} [{result.verdict}]")
@@ -73,14 +79,16 @@ def run_command(args: argparse.Namespace) -> int:
     for line in replays(results):
         console.print(line, soft_wrap=True, markup=False, highlight=False)
     passed = sum(1 for r in results if r.passed)
+    part = f", shard {shard[0]}/{shard[1]}" if shard != (1, 1) else ""
     console.print(
         f"{passed} of {len(results)} runs passed in {time.monotonic() - started:.1f} s "
-        f"(client {args.client}, backend {args.backend}, seeds {seeds[0]}..{seeds[-1]})"
+        f"(client {args.client}, backend {args.backend}, seeds {seeds[0]}..{seeds[-1]}{part})"
     )
     if not args.no_report:
-        from scenarios.report import write_all
+        from scenarios.report import store, write_all
 
         paths = write_all(results, args.report, f"warren run: {args.client} on {args.backend}")
+        store.save(results, args.report, [s.name for s in scenarios], shard)
         console.print(f"report: {paths['html']} ({paths['junit'].name}, {paths['markdown'].name})")
     return 0 if passed == len(results) else 1
 

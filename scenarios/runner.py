@@ -402,12 +402,17 @@ def run_many(
     jobs: int = 1,
     extra: tuple[str, ...] = (),
     wall_timeout: float = DEFAULT_WALL_TIMEOUT,
+    shard: tuple[int, int] = (1, 1),
 ) -> Iterator[Result]:
-    """Every scenario with every seed, in ``jobs`` processes; results in completion order
-    when parallel, in order otherwise. ``extra``: user scenario sources (module or TOML)."""
-    work = [
-        (s.name, seed, client, backend, extra, wall_timeout) for s in scenarios for seed in seeds
-    ]
+    """Every scenario with every seed (or the ``shard`` K/N of them: scenarios.shard), in
+    ``jobs`` processes; results in completion order when parallel, in order otherwise.
+    ``extra``: user scenario sources (module or TOML)."""
+    from scenarios.shard import deal
+
+    work = deal(
+        [(s.name, seed, client, backend, extra, wall_timeout) for s in scenarios for seed in seeds],
+        shard,
+    )
     if jobs <= 1:
         for item in work:
             yield _job(item)
