@@ -9,6 +9,7 @@ import queue
 import select
 import selectors
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -219,6 +220,41 @@ def test_socket_timeouts_and_non_blocking_reads_follow_the_os():
     assert seen["eagain"] == errno.EAGAIN
     assert seen["peer"] == (WORLD_IP, 50000)
     assert seen["closed"] == errno.EBADF
+
+
+def _receive_timeout(sock, seconds: float) -> None:
+    whole = int(seconds)
+    timeval = struct.pack("ll", whole, int((seconds - whole) * 1e6))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+
+
+def test_so_rcvtimeo_ends_a_blocking_read_with_eagain_as_linux_does():
+    """py-amqp's ``read_timeout`` is SO_RCVTIMEO on a blocking socket: Linux then fails the
+    read with EAGAIN (BlockingIOError) after the timeout; the world's sockets do the same."""
+    real, other = socket.socketpair()
+    with real, other:
+        _receive_timeout(real, 0.2)
+        with pytest.raises(BlockingIOError) as info:
+            real.recv(1)
+        assert info.value.errno == errno.EAGAIN
+    seen = {}
+
+    def user():
+        sock = socket.create_connection(("world", 50000), timeout=5)
+        sock.settimeout(None)
+        sock.sendall(b"AMQP\x00\x00\x09\x01")
+        sock.recv(65536)  # connection.start
+        _receive_timeout(sock, 2.5)
+        before = time.monotonic()
+        try:
+            sock.recv(1)
+        except BlockingIOError as exc:
+            seen["eagain"] = (exc.errno, time.monotonic() - before)
+        sock.close()
+
+    run_actor(user)
+    code, waited = seen["eagain"]
+    assert code == errno.EAGAIN and waited == pytest.approx(2.5, abs=0.01)
 
 
 def test_a_killed_node_refuses_and_a_pulled_cable_times_connects_out():

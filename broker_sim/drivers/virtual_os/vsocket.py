@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import struct
 
 from broker_sim.drivers.virtual_os.names import resolve
 from broker_sim.drivers.virtual_os.scope import actor_world, violation, wait_until
@@ -43,6 +44,7 @@ STREAM_TYPES = (socket.SOCK_STREAM,)
 TYPE_FLAGS = socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
 
 # getsockopt answers for options never set: Linux's defaults (measured on this kernel)
+TIMEVAL = struct.Struct("ll")  # struct timeval, as SO_RCVTIMEO takes it
 OPTION_DEFAULTS = {
     (socket.SOL_SOCKET, socket.SO_KEEPALIVE): 0,
     (socket.SOL_SOCKET, socket.SO_REUSEADDR): 0,
@@ -222,7 +224,7 @@ class VirtualSocket:
     # -- data ------------------------------------------------------------------------------------
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        self._wait("socket.recv", self.readable)
+        self._wait("socket.recv", self.readable, self._receive_timeout())
         link = self.link
         if link is None or self._shut_read:
             if link is None and not self._shut_read:
@@ -255,15 +257,31 @@ class VirtualSocket:
     def sendall(self, data, flags: int = 0) -> None:
         self.send(data, flags)
 
-    def _wait(self, what: str, ready) -> None:
+    def _wait(self, what: str, ready, kernel_timeout: float | None = None) -> None:
+        """Block until ``ready()``: up to the socket's timeout (Python's ``settimeout``:
+        TimeoutError), or on a blocking socket up to ``kernel_timeout`` (SO_RCVTIMEO: EAGAIN,
+        as Linux fails the read)."""
         self._check_open()
         self._pump()
         if ready():
             return
         if self._timeout == 0.0:
             raise os_error(BlockingIOError, errno.EAGAIN)
+        if self._timeout is None and kernel_timeout is not None:
+            if not wait_until(self.world, what, ready, kernel_timeout):
+                raise os_error(BlockingIOError, errno.EAGAIN)
+            return
         if not wait_until(self.world, what, ready, self._timeout):
             raise TimeoutError("timed out")
+
+    def _receive_timeout(self) -> float | None:
+        """SO_RCVTIMEO as a ``struct timeval`` (py-amqp's ``read_timeout``); None if unset."""
+        value = self._options.get((socket.SOL_SOCKET, socket.SO_RCVTIMEO))
+        if not isinstance(value, (bytes, bytearray)) or len(value) != TIMEVAL.size:
+            return None
+        seconds, micros = TIMEVAL.unpack(value)
+        total = seconds + micros / 1e6
+        return total if total > 0 else None  # a zero timeval means: no timeout
 
     # -- ending ----------------------------------------------------------------------------------
 
