@@ -102,8 +102,9 @@ class _Harness:
             for vhost in ("/", *self.settings.vhosts):
                 admin.set_permissions(user, vhost)
 
-    def _note(self, at: float, action: str, args, kwargs) -> None:
-        text = " ".join([action, *map(str, args), *(f"{k}={v}" for k, v in kwargs.items())])
+    def _note(self, at: float, action, args, kwargs) -> None:
+        label = action if isinstance(action, str) else getattr(action, "__name__", "step")
+        text = " ".join([label, *map(str, args), *(f"{k}={v}" for k, v in kwargs.items())])
         self.schedule.append(f"{at:9.3f} {text}")
 
 
@@ -149,7 +150,9 @@ class VirtualHarness(_Harness):
     def spawn(self, name: str, fn: Callable, *args) -> None:
         self.world.spawn(name, fn, *args)
 
-    def at(self, seconds: float, action: str, *args, **kwargs) -> None:
+    def at(self, seconds: float, action, *args, **kwargs) -> None:
+        """Apply fault ``action`` (a name) or call ``action`` (any callable) ``seconds`` from
+        now, in virtual time."""
         self._note(self.now() + seconds, action, args, kwargs)
         self.world.at(seconds, action, *args, **kwargs)
 
@@ -224,7 +227,9 @@ class LiveHarness(_Harness):
     def spawn(self, name: str, fn: Callable, *args) -> None:
         self._threads.append(threading.Thread(target=fn, args=args, name=name, daemon=True))
 
-    def at(self, seconds: float, action: str, *args, **kwargs) -> None:
+    def at(self, seconds: float, action, *args, **kwargs) -> None:
+        """Apply fault ``action`` (a name) or call ``action`` (any callable) ``seconds`` from
+        now, from a timer thread."""
         timer = threading.Timer(seconds, self._apply, (action, args, kwargs))
         timer.daemon = True
         self._timers.append(timer)
@@ -234,11 +239,14 @@ class LiveHarness(_Harness):
     def fault(self, action: str, *args, **kwargs) -> None:
         self._apply(action, args, kwargs)
 
-    def _apply(self, action: str, args, kwargs) -> None:
+    def _apply(self, action, args, kwargs) -> None:
         from scenarios.backends.live import apply_fault
         from scenarios.model import Fault
 
         self._note(self.now(), action, args, kwargs)
+        if callable(action):  # a step of the test (as World.at takes one)
+            action(*args, **kwargs)
+            return
         self._history.record("fault", action=" ".join([action, *map(str, args)]))
         try:
             apply_fault(self.sim, Fault(action, tuple(args), dict(kwargs), at=0.0))
