@@ -269,6 +269,12 @@ class RecoverableChannel:
         low.connection.proto.send_method(low.number, C.Basic.Reject(delivery_tag, requeue))
         low.connection._flush()
 
+    def abandon(self) -> None:
+        """Its connection was collected: closed, with nothing left to recover."""
+        self.closed = True
+        self.consumers.clear()
+        self.cancelled.clear()
+
     def close(self) -> None:
         if not self.closed and self.low is not None and self.connection.connected:
             try:

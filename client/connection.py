@@ -223,7 +223,7 @@ class Connection:
     def _adopt(self, amqp: AMQPConnection, host: HostSpec) -> None:
         """A new connection: replay the topology, then recover every channel."""
         recovering = self.current is not None
-        self.collect()
+        self._drop_link()
         self._amqp, self.current = amqp, host
         if self.transport_options.get("background_heartbeat"):
             amqp.start_heartbeat_thread()
@@ -433,7 +433,7 @@ class Connection:
                 give_up = f"{failure!r} (gave up after {budget.used} retries)"
                 self._spend_retry(failure, budget, next(delays), give_up, errback)
                 if reconnect or not self.connected:
-                    self.collect()
+                    self._drop_link()
                     self._connect_loop(budget, delays, errback)
                     channel = self.default_channel
                     if obj is not self and hasattr(obj, "revive"):
@@ -483,7 +483,17 @@ class Connection:
 
     def collect(self, socket_timeout: float | None = None) -> None:
         """Drop the connection without a handshake (dead peers never answer), so
-        ``socket_timeout`` (kombu's bound on that goodbye) has nothing to bound."""
+        ``socket_timeout`` (kombu's bound on that goodbye) has nothing to bound, and abandon
+        its channels as kombu's ``collect`` does: the next connection recovers none of them,
+        so a consumer the caller builds again (the robust-consumer article's revive) is the
+        only one on its queue. Recovery inside ``ensure`` drops the link and keeps them."""
+        self._drop_link()
+        for channel in self._channels:
+            channel.abandon()
+        self._channels.clear()
+        self._default = None
+
+    def _drop_link(self) -> None:
         if self._amqp is not None:
             self._amqp.collect()
             self._amqp = None

@@ -161,3 +161,27 @@ def test_unconfirmed_publish_at_a_failure_is_reported_and_retried_with_its_id(cl
     assert ("second", "m-2") in bodies
     conn.collect()
     cluster.resume("node1")
+
+
+def test_collect_abandons_the_channels_as_kombu_does_so_a_rebuilt_simple_queue_gets_everything(
+    cluster,
+):
+    """The robust-consumer article's revive: on an error, ``collect()`` and build the queue
+    again. kombu's collect leaves the old channels dead; replaying them here would put a
+    second, unread consumer on the queue that strands every other message."""
+    conn = Connection(cluster.urls[0])
+    old = conn.SimpleQueue("rebuilt")
+    conn.collect()
+    conn.ensure_connection(max_retries=3)
+    new = conn.SimpleQueue("rebuilt")
+    with Connection(cluster.urls[0]) as prod:
+        for n in range(10):
+            Producer(prod).publish({"n": n}, routing_key="rebuilt")
+    got = []
+    for _ in range(10):
+        message = new.get(timeout=2)
+        got.append(message.payload["n"])
+        message.ack()
+    assert got == list(range(10))
+    assert not old.buffer, "the abandoned queue's consumer came back"
+    conn.close()
