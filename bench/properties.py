@@ -25,11 +25,21 @@ sys.path.insert(0, str(ROOT))
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis.stateful import run_state_machine_as_test  # noqa: E402
 
-from scenarios.strategies import PropertyFailure, WarrenMachine, check, fault_schedules  # noqa: E402
+from scenarios.strategies import (  # noqa: E402
+    PHASES,
+    PropertyFailure,
+    WarrenMachine,
+    check,
+    fault_schedules,
+)
 from tests.scenarios.test_strategies import CASES  # noqa: E402
 
 SETTINGS = settings(
-    deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=PHASES,
+    suppress_health_check=list(HealthCheck),
 )
 
 

@@ -22,6 +22,12 @@ Jepsen's total-queue figures (counted in distinct message ids):
   at-least-once delivery makes them legal; a scenario may bound them).
 - ``recovered``: ids whose outcome was failed or unknown, yet delivered.
 - ``redelivered``: deliveries flagged ``redelivered``.
+- ``processed``: ids with a ``processed`` event (the consumer's work on it finished: the
+  adapter records it after the work, before the ack).
+- ``unprocessed``: confirmed ids delivered but never processed, in a history whose consumer
+  reports its work (at least one ``processed`` event; 0 otherwise). Disjoint from ``lost``
+  (never delivered): a consumer that acks before it works and dies in between has lost
+  the message for good, delivered, not ``lost``, yet ``unprocessed``.
 
 Liveness figures (seconds, from the events' clock):
 
@@ -66,6 +72,8 @@ FIGURES = (
     "duplicated",
     "recovered",
     "redelivered",
+    "processed",
+    "unprocessed",
     "max_publish_recovery",
     "max_delivery_recovery",
     "max_publish_latency",
@@ -107,6 +115,7 @@ def figures(events: Iterable[Event]) -> dict[str, float]:
     )
     invoked, confirmed, sent = ids["publish_invoke"], ids["confirmed"], ids["publish_ok"]
     delivered = set(delivered_count)
+    processed = {message_id(d) for _, kind, d in events if kind == "processed"} - {None}
     failed = ids["publish_fail"] - sent
     unknown = ids["publish_unknown"] - sent
     result = {
@@ -122,6 +131,8 @@ def figures(events: Iterable[Event]) -> dict[str, float]:
         "duplicated": sum(1 for n in delivered_count.values() if n > 1),
         "recovered": len((failed | unknown) & delivered),
         "redelivered": sum(1 for _, k, d in events if k == "deliver" and d.get("redelivered")),
+        "processed": len(processed),
+        "unprocessed": len((confirmed & delivered) - processed) if processed else 0,
         "reconnects": _count(events, "recovery_succeeded"),
         "retries": _count(events, "error"),
         "escaped": _count(events, "escaped"),

@@ -161,7 +161,7 @@ def pipeline(
 
 
 #: What every publish/consume scenario must show unless it says otherwise.
-PIPELINE_DEFAULTS = {"lost": "== 0", "unexpected": "== 0", "escaped": "== 0"}
+PIPELINE_DEFAULTS = {"lost": "== 0", "unexpected": "== 0", "escaped": "== 0", "unprocessed": "== 0"}
 
 CONSUMER_STYLES = ("ensure", "mixin", "simple", "autoretry")
 #: the world's fault vocabulary (DESIGN section 3) plus a node's resource alarm

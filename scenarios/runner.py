@@ -94,6 +94,7 @@ class Env:
         self.counts["reconnects"] = 0
         self._sent: set = set()
         self._delivered: set = set()
+        self._processed: set = set()
         self._last_progress = 0.0  # the last delivery, fault or reconnect
         self.wall_expired = False  # the runner's wall-clock limit struck
         self.ports = {}  # port -> node index, for node_index
@@ -118,6 +119,10 @@ class Env:
     def message_id(self, spec, n: int) -> str:
         return f"{spec.name}-{n}"
 
+    def processed(self, message_id) -> None:
+        """The consumer finished its work on ``message_id`` (call it before the ack)."""
+        self.runtime.record("processed", id=message_id)
+
     def settled(self) -> bool:
         """True once consumers may stop: the publishers are done and every sent message was
         delivered (or nothing came for SETTLE_QUIET s since the last delivery, fault or
@@ -134,10 +139,12 @@ class Env:
         return self.clock() >= self.scenario.duration - 1
 
     def drained(self) -> bool:
-        """The publishers are done and every sent message was delivered: nothing is left
+        """The publishers are done and every sent message was delivered (processed, where the
+        consumer reports its work): nothing is left
         that a fault still to come could change (a quiet run is settled, not drained)."""
         self.scan()
-        return not self.publishers_left and self._sent <= self._delivered
+        done = self._processed or self._delivered  # work, where the consumer reports it
+        return not self.publishers_left and self._sent <= done
 
     # -- the runner's side -----------------------------------------------------------------------
 
@@ -153,6 +160,9 @@ class Env:
             elif kind == "deliver":
                 self._delivered.add(message_id(details))
                 self.counts["delivered"] += 1
+                self._last_progress = t
+            elif kind == "processed":
+                self._processed.add(message_id(details))
                 self._last_progress = t
             elif kind in ("ack", "reject", "requeue"):
                 self.counts["acked"] += 1

@@ -38,7 +38,7 @@ import greenlet
 
 from broker_sim.cluster import FAULTS as CLUSTER_FAULTS
 from broker_sim.cluster import Cluster, FaultError
-from broker_sim.drivers import virtual_os
+from broker_sim.drivers import client_crash, virtual_os
 from broker_sim.drivers.virtual_os import scope, vasyncio
 from broker_sim.drivers.virtual_os.scope import WorldViolation
 from broker_sim.drivers.world_links import (
@@ -123,6 +123,7 @@ class World:
             nodes, now, self.rng, election_timeout=election_timeout, net_ticktime=net_ticktime
         )
         self.actors: list[Actor] = []
+        self.crashed: list[Actor] = []  # kept alive: see broker_sim.drivers.client_crash
         self.events: list[tuple[float, str, dict]] = []  # (virtual s, kind, details)
         self._lines: list[str] = []  # events formatted so far (see history)
         self.links: dict = {}  # server connection -> WorldTransport
@@ -235,6 +236,14 @@ class World:
             raise FaultError(f"isolate: no actor named {actor!r}")
         self.isolated.add(actor)
 
+    def crash(self, actor: str) -> None:
+        """The client process of ``actor`` dies (SIGKILL): see client_crash."""
+        client_crash.crash(self, actor)
+
+    def restart_client(self, actor: str) -> None:
+        """A supervisor starts the crashed role ``actor`` again: see client_crash."""
+        client_crash.restart_client(self, actor)
+
     def rejoin(self, actor: str) -> None:
         """Plug the cable back: what was sent meanwhile arrives now, as TCP retransmits it."""
         if actor not in self.isolated:
@@ -296,7 +305,11 @@ class World:
             scope.leave(self)
 
     def finished(self) -> bool:
-        return all(a.done or a.daemon for a in self.actors)
+        """Every actor (but daemon threads) is done, and no crashed role waits for a
+        scheduled fault that may restart it."""
+        if not all(a.done or a.daemon for a in self.actors):
+            return False
+        return not (self.scheduled and client_crash.awaiting_restart(self))
 
     def _step(self, end: float) -> None:
         now = self.clock.t
@@ -454,4 +467,8 @@ class WorldRuntime:
 
 #: the fault vocabulary (DESIGN section 3) World.at schedules by name: each is a World
 #: method; the cluster's own faults plus the link faults only a driver can apply
-FAULTS = (*CLUSTER_FAULTS, "isolate", "rejoin", "add_toxic", "remove_toxic", "down", "up")
+FAULTS = (
+    *CLUSTER_FAULTS,
+    *("isolate", "rejoin", "crash", "restart_client"),
+    *("add_toxic", "remove_toxic", "down", "up"),
+)

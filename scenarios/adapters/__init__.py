@@ -26,7 +26,10 @@ follow the backend's time (``env.clock()``, ``env.sleep(s)``), the bundled clien
 section 5 lists that the client does not record itself: ``publish_invoke`` / ``publish_ok``
 (``confirmed=``) / ``publish_fail`` / ``publish_unknown`` with ``id=``, ``deliver`` with
 ``id=``, ``redelivered=``, ``ack`` with ``id=``, ``recovery_succeeded`` per reconnect. The
-bundled client records all of them itself. An exception that leaves a method is recorded
+bundled client records all of them itself. A consumer that calls ``env.processed(id)``
+when its work on a message is done (before the ack) is checked for work lost between
+delivery and processing too (the ``unprocessed`` figure: a worker that acks first and
+dies mid-message). An exception that leaves a method is recorded
 as ``escaped`` (a failure of the client code, not of Warren).
 """
 

@@ -65,6 +65,7 @@ def _connection(env, spec) -> Connection:
 def _handle(env, spec, message) -> None:
     if spec.work_seconds:
         env.sleep(spec.work_seconds)
+    env.processed(message.properties.get("message_id"))
     if spec.ack:
         message.ack()
 

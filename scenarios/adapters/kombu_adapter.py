@@ -66,6 +66,7 @@ def _queue(env) -> kombu.Queue:
 def _received(env, spec, message) -> None:
     if spec.work_seconds:
         env.sleep(spec.work_seconds)
+    env.processed(message.properties.get("message_id"))
     if spec.ack:
         message.ack()
 

@@ -92,6 +92,7 @@ class PikaAdapter:
 def _handle(env, spec, channel, method, properties) -> None:
     if spec.work_seconds:
         env.sleep(spec.work_seconds)
+    env.processed(properties.message_id)
     if spec.ack:
         channel.basic_ack(method.delivery_tag)
 

@@ -100,3 +100,15 @@ def test_thresholds():
         parse_threshold("lots", "== 0")
     with pytest.raises(ValueError, match="threshold 'zero' for 'lost'"):
         parse_threshold("lost", "zero")
+
+
+def test_unprocessed_counts_confirmed_deliveries_whose_work_never_finished():
+    history = [
+        inv(0, "a"), ok(0.1, "a"), inv(1, "b"), ok(1.1, "b"), inv(2, "c"), ok(2.1, "c"),
+        dlv(3, "a"), (3.5, "processed", {"id": "a"}),
+        dlv(4, "b"),  # acked first, then the worker died: never processed
+    ]  # fmt: skip
+    values = figures(history)
+    assert (values["processed"], values["unprocessed"], values["lost"]) == (1, 1, 1)
+    without_reports = [e for e in history if e[1] != "processed"]
+    assert figures(without_reports)["unprocessed"] == 0, "a consumer that reports no work"

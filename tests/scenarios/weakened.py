@@ -6,6 +6,9 @@ each, for the property-based tests to catch (tests/scenarios/test_strategies.py)
   (and the application is told it was confirmed).
 - ``no-reconsume``: its consumer never re-registers a consumer the broker cancelled (a
   classic queue's home node went down), so it consumes nothing after the queue is back.
+- ``ack-first``: its consumer acks a message as it arrives and processes it afterwards, so
+  a worker that dies mid-message (``crash``) has acked work it never did: the broker
+  forgets the message and the restarted worker never sees it.
 """
 
 from __future__ import annotations
@@ -67,5 +70,27 @@ class NoReconsume(BundledAdapter):
 
         conn.ensure(conn, consume, **FOREVER)()
 
+        conn.ensure(conn, lambda: drain_until_settled(env, conn), on_revive=revive, **FOREVER)()
+        conn.collect()
+
+
+class AckFirst(BundledAdapter):
+    name = "ack-first"
+
+    def consumer(self, env, spec) -> None:
+        conn = Connection(env.urls(spec.nodes), heartbeat=spec.heartbeat, runtime=env.runtime)
+
+        def handle(body, message) -> None:
+            message.ack()  # the bug: the ack goes before the work
+            env.sleep(spec.work_seconds)
+            env.processed(message.properties.get("message_id"))
+
+        consumer = Consumer(conn, [env.queue], callbacks=[handle], prefetch_count=spec.prefetch)
+
+        def revive(channel) -> None:
+            consumer.revive(channel)
+            consumer.consume()
+
+        conn.ensure(conn, consumer.consume, **FOREVER)()
         conn.ensure(conn, lambda: drain_until_settled(env, conn), on_revive=revive, **FOREVER)()
         conn.collect()
