@@ -25,9 +25,13 @@ def run(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
 
 
 def test_the_downstream_example_passes_with_warren_installed_from_its_wheel(tmp_path):
+    # built from copies: a build writes build/ and *.egg-info beside the sources, and a
+    # stale build/ in the checkout could slip deleted modules into the wheel
+    skip = shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "warren-report")
+    shutil.copytree(ROOT, tmp_path / "warren", ignore=skip)
     wheels = tmp_path / "wheels"
-    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-        "-w", wheels, ROOT, EXAMPLE)  # fmt: skip
+    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels,
+        tmp_path / "warren", tmp_path / "warren" / "examples" / "downstream")  # fmt: skip
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", "--system-site-packages", venv)
     python = venv / "bin" / "python"
