@@ -37,6 +37,7 @@ from hypothesis.errors import InvalidArgument
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from scenarios import adapters
+from scenarios.checker import message_id
 from scenarios.model import ConsumerSpec, Fault, Publisher, Scenario, pipeline
 from scenarios.runner import run_one
 
@@ -231,6 +232,9 @@ class WarrenMachine(RuleBasedStateMachine):
         self._instrumented = instrumented
         self.broken: dict[str, str] = {}  # node -> the repair it needs
         self.steps: list[str] = []
+        self._checked, self._escapes = 0, 0  # the invariant's place in the history
+        self._invoked: set = set()
+        self._delivered: set = set()
 
     def _run(self, seconds: float) -> None:
         with self._instrumented(self.adapter, self.world):
@@ -263,9 +267,21 @@ class WarrenMachine(RuleBasedStateMachine):
 
     @invariant()
     def nothing_unexpected_and_nothing_escaped(self) -> None:
-        from scenarios.checker import figures
-
-        values = figures(self.world.events)
+        """The checker's ``unexpected`` and ``escaped``, folded in from the new events only
+        (recomputing every figure after each step cost 15% of the machine's time)."""
+        events = self.world.events
+        for _, kind, details in events[self._checked :]:
+            if kind == "publish_invoke":
+                self._invoked.add(message_id(details))
+            elif kind == "deliver":
+                self._delivered.add(message_id(details))
+            elif kind == "escaped":
+                self._escapes += 1
+        self._checked = len(events)
+        values = {
+            "unexpected": len(self._delivered - self._invoked - {None}),
+            "escaped": self._escapes,
+        }
         assert values["unexpected"] == 0, self._report("unexpected", values)
         assert values["escaped"] == 0, self._report("escaped", values, self.escaped[:1])
 

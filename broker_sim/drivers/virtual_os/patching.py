@@ -28,12 +28,19 @@ class Swap:
         self.skip = skip  # module name prefixes never touched (the layer itself)
         self.done: list[tuple[ModuleType | type, str, object]] = []
         self._modules_before: set[str] = set()
+        self._reals: dict[int, object] | None = None  # id(stand-in) -> real, made once
 
     def install(self) -> None:
-        targets = self.replacements
+        targets, seen = self.replacements, _seen
         self._modules_before = set(sys.modules)
         for name, module in list(sys.modules.items()):
-            bound = self._bindings(name, module, targets)
+            cached = seen.get(name)  # inline: most modules were walked and bind nothing
+            if cached is not None and cached[0] is module:
+                bound = cached[1]
+                if not bound:
+                    continue
+            else:
+                bound = self._bindings(name, module, targets)
             for attr, real_id in bound.items():
                 stand_in = targets[real_id][1]
                 if module.__dict__.get(attr) is targets[real_id][0]:
@@ -74,7 +81,10 @@ class Swap:
         self._unbind_late_imports()
 
     def _real_of(self, stand_in):
-        return next(r for r, s in self.replacements.values() if s is stand_in)
+        reals = self._reals
+        if reals is None:
+            reals = self._reals = {id(s): r for r, s in self.replacements.values()}
+        return reals[id(stand_in)]
 
     def _unbind_late_imports(self) -> None:
         """A module imported while the layer was in force bound stand-ins (``from time import
