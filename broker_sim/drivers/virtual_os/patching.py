@@ -18,6 +18,10 @@ from types import ModuleType
 
 # module name -> (module object, {attribute: id of the real object}) of earlier walks
 _seen: dict[str, tuple[ModuleType, dict[str, int]]] = {}
+# the walked modules that bind a real object, valid while sys.modules has _index_size entries
+# (a run between imports, the common case, visits only these few dozen of ~1,000 modules)
+_index: list[tuple[ModuleType, dict[str, int]]] = []
+_index_size = -1
 
 
 class Swap:
@@ -31,8 +35,23 @@ class Swap:
         self._reals: dict[int, object] | None = None  # id(stand-in) -> real, made once
 
     def install(self) -> None:
-        targets, seen = self.replacements, _seen
         self._modules_before = set(sys.modules)
+        if len(sys.modules) == _index_size:
+            pairs = _index
+        else:
+            pairs = self._walk()
+        targets = self.replacements
+        for module, bound in pairs:
+            for attr, real_id in bound.items():
+                stand_in = targets[real_id][1]
+                if module.__dict__.get(attr) is targets[real_id][0]:
+                    setattr(module, attr, stand_in)
+                    self.done.append((module, attr, stand_in))
+
+    def _walk(self) -> list[tuple[ModuleType, dict[str, int]]]:
+        """Every module in sys.modules with the names it binds; rebuilds the index."""
+        global _index, _index_size
+        targets, seen, pairs = self.replacements, _seen, []
         for name, module in list(sys.modules.items()):
             cached = seen.get(name)  # inline: most modules were walked and bind nothing
             if cached is not None and cached[0] is module:
@@ -41,11 +60,10 @@ class Swap:
                     continue
             else:
                 bound = self._bindings(name, module, targets)
-            for attr, real_id in bound.items():
-                stand_in = targets[real_id][1]
-                if module.__dict__.get(attr) is targets[real_id][0]:
-                    setattr(module, attr, stand_in)
-                    self.done.append((module, attr, stand_in))
+            if bound:
+                pairs.append((module, bound))
+        _index, _index_size = pairs, len(sys.modules)
+        return pairs
 
     def _bindings(self, name: str, module, targets) -> dict[str, int]:
         cached = _seen.get(name)
@@ -89,6 +107,7 @@ class Swap:
     def _unbind_late_imports(self) -> None:
         """A module imported while the layer was in force bound stand-ins (``from time import
         sleep``): give it the real objects, as if it had been imported before."""
+        global _index_size
         stand_ins = {id(s): r for r, s in self.replacements.values()}
         if not stand_ins:
             return
@@ -101,6 +120,7 @@ class Swap:
                 if id(value) in stand_ins:
                     setattr(module, attr, stand_ins[id(value)])
             _seen.pop(name, None)
+            _index_size = -1  # walk it again next time: it binds the real objects now
 
 
 _INHERITED = object()  # marks a class attribute that was inherited, not set on the class
