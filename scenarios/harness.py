@@ -188,7 +188,7 @@ class LiveHarness(_Harness):
 
     def __init__(self, settings: Settings) -> None:
         from broker_sim import SimCluster
-        from scenarios.backends.live import LiveHistory
+        from scenarios.backends.realtime import LiveHistory
 
         super().__init__(settings)
         self.started = time.monotonic()

@@ -248,7 +248,7 @@ def live(recipe: str, kill_at: float = 4.0, deadline: float = 30.0) -> dict:
     returns once everything was received or at ``deadline``. The roles' threads are daemons:
     the process that calls this ends them (see the module docstring)."""
     from broker_sim import SimCluster
-    from scenarios.backends.live import LiveHistory
+    from scenarios.backends.realtime import LiveHistory
 
     publisher, consumer = RECIPES[recipe]
     received: list[int] = []

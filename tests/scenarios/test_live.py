@@ -73,10 +73,10 @@ class _QuietEnv:
 def test_the_fault_schedule_still_repairs_what_it_broke_when_a_client_went_quiet():
     """A paused node is resumed on time even if the consumer hangs: stopping the schedule
     early would leave the fault in place and blame the client for Warren's omission."""
-    from scenarios.backends.live import _schedule
+    from scenarios.backends.realtime import schedule
     from scenarios.model import Fault
 
     fired = []
     faults = [Fault("pause", ("node3",), at=1.0), Fault("resume", ("node3",), at=2.0)]
-    _schedule(_QuietEnv(), faults, lambda fault: fired.append(fault.action))
+    schedule(_QuietEnv(), faults, lambda fault: fired.append(fault.action))
     assert fired == ["pause", "resume"]
