@@ -185,8 +185,11 @@ class DockerCluster:
             self._wait_cluster(deadline)
             self._create_proxies(deadline)
             self.timings["cluster"] = time.monotonic() - t1
-        except BaseException:
+        except BaseException as exc:
             self.close()
+            if isinstance(exc, _sdk().errors.DockerException):
+                text = getattr(exc, "explanation", None) or exc
+                raise DockerUnavailable(f"docker: {_tail(str(text), 3)}") from None
             raise
         return self
 

@@ -15,7 +15,8 @@ import uuid
 
 import pytest
 
-from scenarios.backends.docker import LABEL, DockerCluster
+from scenarios.backends import docker as backend
+from scenarios.backends.docker import LABEL, DockerCluster, DockerUnavailable
 
 pytestmark = [pytest.mark.real, pytest.mark.timeout(300)]  # a cold image build takes ~2 min
 
@@ -271,6 +272,47 @@ def test_vhosts(cluster):
     cluster.add_vhost("warren-v1")
     assert len(_round_trip(cluster.url(2, vhost="warren-v1"), 3)) == 3
     cluster.delete_vhost("warren-v1")
+
+
+def _leftovers(client, project: str) -> list:
+    label = f"{LABEL}={project}"
+    return [
+        *client.containers.list(all=True, filters={"label": label}),
+        *client.networks.list(filters={"label": label}),
+    ]
+
+
+def test_a_node_that_never_gets_ready_is_one_line_and_leaves_nothing(cluster):
+    bad = DockerCluster(nodes=1)
+    bad.cookie = ""  # entry.sh refuses to start without one
+    with pytest.raises(DockerUnavailable, match=r"did not answer AMQP .*set COOKIE") as exc:
+        bad.start()
+    assert "\n" not in str(exc.value)
+    assert _leftovers(cluster.client, bad.project) == []
+
+
+def test_a_docker_api_error_is_one_line(cluster):
+    bad = DockerCluster(nodes=1, rabbitmq_image="warren/bookworm:base", build=False)
+    with pytest.raises(DockerUnavailable, match=r"^docker: .*/etc/rabbitmq"):
+        bad.start()  # the base image has no /etc/rabbitmq to write the config into
+    assert _leftovers(cluster.client, bad.project) == []
+
+
+def test_a_failing_image_build_shows_its_log_tail(cluster, tmp_path, monkeypatch):
+    (tmp_path / "offline").mkdir()
+    (tmp_path / "offline" / "build.sh").write_text("echo step one; echo apt failed >&2; exit 3\n")
+    monkeypatch.setenv("WARREN_COMPOSE_DIR", str(tmp_path))
+    bad = DockerCluster(nodes=1)
+    with pytest.raises(DockerUnavailable, match=r"exit 3\): step one \| apt failed"):
+        bad.start()
+    assert _leftovers(cluster.client, bad.project) == []
+
+
+def test_no_engine_and_no_dockerd_is_one_line(cluster, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")  # nothing listens on port 1
+    monkeypatch.setattr(backend.shutil, "which", lambda name: None)
+    with pytest.raises(DockerUnavailable, match="dockerd is not installed: apt-get install"):
+        DockerCluster(nodes=1).start()
 
 
 def test_close_leaves_no_container_or_network(cluster):
