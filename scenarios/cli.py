@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     from scenarios.compare import add_parser as add_compare_parser
 
     add_compare_parser(sub)
+    from scenarios.fidelity import add_parser as add_fidelity_parser
+
+    add_fidelity_parser(sub)
     return parser
 
 
@@ -122,7 +125,10 @@ def add_run_parser(sub) -> None:
     run.add_argument("-k", dest="pattern", help="scenarios whose name or family matches")
     run.add_argument("--client", default="bundled", help="bundled, or package.module:factory")
     run.add_argument(
-        "--backend", default="virtual", help="virtual (default) or live (real TCP, real time)"
+        "--backend",
+        default="virtual",
+        help="virtual (default), live (real TCP, real time) or local (real rabbitmq-server "
+        "processes: Debian's package)",
     )
     run.add_argument("--seed", type=int, default=1, help="the (first) seed (default 1)")
     run.add_argument("--seeds", type=_positive, default=1, help="a sweep: N seeds from --seed")

@@ -67,12 +67,16 @@ class RoleLinks:
         return indexes
 
     def _request(self, method: str, path: str, body: dict | None = None) -> dict:
-        """The Toxiproxy HTTP API; a 4xx/5xx is a ValueError naming the status and body."""
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.server.url + path, data=data, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as reply:
-                raw = reply.read()
-        except urllib.error.HTTPError as exc:
-            raise ValueError(f"{method} {path}: HTTP {exc.code} {exc.read().decode()}") from exc
-        return json.loads(raw) if raw else {}
+        return toxiproxy_api(self.server.url, method, path, body)
+
+
+def toxiproxy_api(base_url: str, method: str, path: str, body: dict | None = None):
+    """One call of a Toxiproxy HTTP API; a 4xx/5xx is a ValueError naming the status and body."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base_url + path, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            raw = reply.read()
+    except urllib.error.HTTPError as exc:
+        raise ValueError(f"{method} {path}: HTTP {exc.code} {exc.read().decode()}") from exc
+    return json.loads(raw) if raw else {}

@@ -23,6 +23,7 @@ Readiness then also waits for the HTTP API to answer.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -123,8 +124,10 @@ class RealRabbitNode:
         management_port: int | None = None,
         conf: str = "",
         rabbit_env: dict[str, int] | None = None,
+        net_ticktime: int = 10,
     ) -> None:
         self.sbin = find_sbin()
+        self.net_ticktime = int(net_ticktime)  # Erlang's default 60; 10 to see a hung peer soon
         self.workdir = Path(workdir)
         suffix = "".join(random.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=6))
         self.name = nodename or f"warren-{suffix}@localhost"
@@ -219,12 +222,18 @@ class RealRabbitNode:
         extra = self.extra_conf.rstrip("\n") + "\n" if self.extra_conf else ""
         p["conf"].write_text(conf + extra)
         rabbit = ", ".join(f"{{{k}, {int(v)}}}" for k, v in self.rabbit_env.items())
-        apps = "{kernel, [{net_ticktime, 10}]}" + (f", {{rabbit, [{rabbit}]}}" if rabbit else "")
+        apps = f"{{kernel, [{{net_ticktime, {self.net_ticktime}}}]}}" + (
+            f", {{rabbit, [{rabbit}]}}" if rabbit else ""
+        )
         p["advanced"].write_text(f"[{apps}].\n")
         p["plugins"].write_text("[rabbitmq_management].\n" if self.management else "[].\n")
         p["env"].write_text("")
 
     def start(self) -> RealRabbitNode:
+        """Launch the node (again, after a kill: same data, so it rejoins its cluster)."""
+        if self.proc is not None:  # reap the launcher of a killed node
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=10)
         self._write_files()
         p = self._paths()
         self._log = open(p["log"] / "stdout.log", "ab")  # noqa: SIM115 (kept open while running)
@@ -391,7 +400,14 @@ class RealRabbitCluster:
 
     kind = "real"
 
-    def __init__(self, nodes: int, workdir: Path | str, start_timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        nodes: int,
+        workdir: Path | str,
+        start_timeout: float = 120.0,
+        net_ticktime: int = 10,
+        conf: str = "",
+    ) -> None:
         workdir = Path(workdir)
         home = workdir / "home"
         epmd = free_port(45000, 55000)
@@ -404,6 +420,8 @@ class RealRabbitCluster:
                 epmd_port=epmd,
                 dist_port=free_port(20000 + i * 1000, 20000 + (i + 1) * 1000),
                 start_timeout=start_timeout,
+                net_ticktime=net_ticktime,
+                conf=conf,
             )
             for i in range(nodes)
         ]
@@ -428,6 +446,9 @@ class RealRabbitCluster:
     def stop(self) -> None:
         for node in reversed(self.nodes):
             node.stop()
+        # the shared epmd again: a node stopping after the first one's epmd went can have
+        # started it anew (seen after a run of warren run --backend local)
+        self.nodes[0]._stop_epmd()
 
     def __enter__(self) -> RealRabbitCluster:
         return self.start()

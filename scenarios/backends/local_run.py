@@ -1,0 +1,262 @@
+"""The local backend (``warren run --backend local``): catalog scenarios against a real
+cluster of Debian's ``rabbitmq-server`` processes on loopback.
+
+Theory of operation. One :class:`LocalTarget` per process serves every run: starting a
+3-node cluster takes ~15-25 s here, so it is started once, at the first run, and stopped at
+exit (``atexit``, or :func:`close_shared`). Clients reach each node through a Warren
+Toxiproxy server (one proxy per node, named ``node1``... as on the simulated cluster), so
+the Toxiproxy faults apply unchanged. Each run gets a fresh vhost (its queues are its own)
+and, before it, :meth:`LocalTarget.reset` undoes whatever the previous run left: a paused
+node resumed, a killed one relaunched, a stopped app started, toxics removed, proxies
+enabled, alarms cleared, and a node left outside the cluster after a partition (a hung
+node seen down under ``pause_minority`` stays out, as RabbitMQ keeps it) restarted.
+
+The fault vocabulary on real processes (measured: ../shared/notes/real-rabbitmq.md):
+
+===========  =========================================================================
+kill         SIGKILL the beam (clients: ECONNRESET); ``start`` relaunches it (~8 s)
+stop         ``rabbitmqctl stop_app`` (clients: 320 CONNECTION_FORCED); ``start``:
+             ``start_app``
+restart      ``stop_app`` then ``start_app``
+pause        SIGSTOP the beam (silence); ``resume``: SIGCONT
+alarm        ``set_vm_memory_high_watermark`` ~0 (connection.blocked); ``clear_alarm``
+toxics       Toxiproxy API of the node's proxy: ``add_toxic``, ``remove_toxic``,
+             ``down``, ``up``
+isolate      per-role proxies (scenarios.backends.isolation), as on the live backend
+===========  =========================================================================
+
+``partition`` / ``heal`` (nodes in network namespaces cut by iptables) and
+``drop_heartbeats`` (a real node cannot be told to stop heartbeating) are not available
+here: a scenario that uses them is reported as an error naming the fault.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import shutil
+import signal
+import tempfile
+import threading
+import time
+
+from broker_sim.drivers.live import LOOPBACK
+from broker_sim.drivers.proxy import ToxiproxyServer
+from broker_sim.urls import amqp_url
+from scenarios.backends.isolation import toxiproxy_api
+from scenarios.backends.local import RealRabbitCluster
+from scenarios.backends.realtime import TOXIPROXY_FAULTS, run_realtime, toxiproxy_request
+
+UNAVAILABLE = {
+    "partition": "partitions between real nodes need network namespaces (not built yet)",
+    "heal": "partitions between real nodes need network namespaces (not built yet)",
+    "drop_heartbeats": "a real RabbitMQ node cannot be made to stop sending heartbeats",
+    "crash": "client crashes are virtual-backend faults",
+    "restart_client": "client crashes are virtual-backend faults",
+}
+CONF = "cluster_partition_handling = pause_minority\n"  # as the simulated cluster models
+
+
+def unsupported(scenario) -> str | None:
+    """Why ``scenario`` cannot run on the local backend, or None."""
+    for fault in scenario.faults:
+        if fault.action in UNAVAILABLE:
+            return f"{fault.action}: {UNAVAILABLE[fault.action]}"
+    return None
+
+
+class LocalTarget:
+    """A :class:`RealRabbitCluster` behind one proxy per node; :func:`run_realtime`'s target."""
+
+    def __init__(self, nodes: int = 3, net_ticktime: int = 60, seed: int = 1) -> None:
+        self.workdir = tempfile.mkdtemp(prefix="warren-local-")
+        self.cluster = RealRabbitCluster(nodes, self.workdir, net_ticktime=net_ticktime, conf=CONF)
+        self.nodes_count, self.net_ticktime = nodes, net_ticktime
+        self.proxy = ToxiproxyServer(port=0, seed=seed)
+        self.node_ports: list[int] = []
+        self.state = ["up"] * nodes  # up | killed | stopped | paused
+        self.alarmed: set[int] = set()
+        self.starting: list[threading.Thread] = []
+        self.vhost = "/"
+
+    def start(self) -> LocalTarget:
+        try:
+            self.cluster.start()
+            self.proxy.start_background()
+            for i, node in enumerate(self.cluster.nodes):
+                body = {"name": f"node{i + 1}", "listen": f"{LOOPBACK}:0",
+                        "upstream": f"{LOOPBACK}:{node.port}"}  # fmt: skip
+                answer = self._api("POST", "/proxies", body)
+                self.node_ports.append(int(answer["listen"].rpartition(":")[2]))
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        self.proxy.stop_background()
+        self.cluster.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- the target interface -----------------------------------------------------------------
+
+    def url(self, i: int) -> str:
+        return amqp_url(LOOPBACK, self.node_ports[i], vhost=self.vhost)
+
+    def apply(self, fault) -> None:
+        action, args = fault.action, fault.args
+        if action in UNAVAILABLE:
+            raise ValueError(f"not available on the local backend: {UNAVAILABLE[action]}")
+        if action in TOXIPROXY_FAULTS:
+            self._api(*toxiproxy_request(action, args, fault.kwargs))
+            return
+        i = self._index(args[0])
+        node = self.cluster.nodes[i]
+        if action == "kill":
+            node.kill()
+            self.state[i] = "killed"
+        elif action == "stop":
+            node.stop_app()
+            self.state[i] = "stopped"
+        elif action == "start":
+            self._start_later(i)
+        elif action == "restart":
+            node.stop_app()
+            node.start_app()
+        elif action == "pause":
+            node.pause()
+            self.state[i] = "paused"
+        elif action == "resume":
+            node.resume()
+            self.state[i] = "up"
+        elif action in ("alarm", "clear_alarm"):
+            node.set_memory_alarm(action == "alarm")
+            (self.alarmed.add if action == "alarm" else self.alarmed.discard)(i)
+        else:
+            raise ValueError(f"fault {action!r} is not available on the local backend")
+
+    def _start_later(self, i: int) -> None:
+        """``start`` returns at once and the node boots meanwhile, as an operator's start:
+        a relaunch takes ~8 s, and after a whole-cluster stop each ``start_app`` waits for
+        its peers (RabbitMQ: the last node to stop must be among the first to start), so
+        starting nodes one after another in the fault thread would deadlock the schedule."""
+        thread = threading.Thread(target=self._start, args=(i,), daemon=True)
+        self.starting.append(thread)
+        thread.start()
+
+    def _start(self, i: int) -> None:
+        node = self.cluster.nodes[i]
+        if self.state[i] == "killed":
+            node.start()
+        elif self.state[i] == "stopped":
+            node.start_app()
+        elif self.state[i] == "paused":
+            node.resume()
+        self.state[i] = "up"
+
+    def _index(self, name: str) -> int:
+        names = [f"node{i + 1}" for i in range(self.nodes_count)]
+        if name not in names:
+            raise ValueError(f"no node named {name!r} (nodes: {', '.join(names)})")
+        return names.index(name)
+
+    # -- between runs -------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Every node up and in the cluster, no toxic, every proxy enabled, no alarm."""
+        for thread in self.starting:
+            thread.join(timeout=300)
+        self.starting.clear()
+        for i in range(self.nodes_count):
+            self._start(i)
+        for i in sorted(self.alarmed):
+            self.cluster.nodes[i].set_memory_alarm(False)
+        self.alarmed.clear()
+        for name, proxy in self._api("GET", "/proxies").items():
+            for toxic in proxy.get("toxics", []):
+                self._api("DELETE", f"/proxies/{name}/toxics/{toxic['name']}")
+            if not proxy.get("enabled", True):
+                self._api("POST", f"/proxies/{name}", {"enabled": True})
+        self._rejoin_outsiders()
+
+    def _rejoin_outsiders(self, attempts: int = 3) -> None:
+        """Restart the app of a node the others do not count as running (pause_minority
+        leaves a resumed node outside until it restarts: docker.md's pitfall)."""
+        first = self.cluster.nodes[0]
+        for _ in range(attempts):
+            status = json.loads(first.ctl("cluster_status", "--formatter", "json", timeout=90))
+            running = set(status.get("running_nodes", []))
+            outside = [n for n in self.cluster.nodes if n.name not in running]
+            if not outside and not status.get("partitions"):
+                return
+            for node in outside or self.cluster.nodes[1:]:
+                node.ctl("stop_app", timeout=90)
+                node.start_app()
+            time.sleep(1.0)
+        raise RuntimeError(f"the local cluster did not come back whole: {status}")
+
+    def fresh_vhost(self, name: str) -> str:
+        node = self.cluster.nodes[0]
+        node.add_vhost(name)
+        node.set_permissions("guest", name)
+        self.vhost = name
+        return name
+
+    def drop_vhost(self) -> None:
+        if self.vhost != "/":
+            self.cluster.nodes[0].delete_vhost(self.vhost)
+        self.vhost = "/"
+
+    def _api(self, method: str, path: str, body: dict | None = None):
+        return toxiproxy_api(self.proxy.url, method, path, body)
+
+
+_shared: LocalTarget | None = None
+
+
+def shared_target(nodes: int, net_ticktime: int) -> LocalTarget:
+    """This process's cluster, started at first use (again if the node count or tick differ)."""
+    global _shared
+    if _shared is not None and (_shared.nodes_count, _shared.net_ticktime) != (
+        nodes,
+        net_ticktime,
+    ):
+        close_shared()
+    if _shared is None:
+        _shared = LocalTarget(nodes, net_ticktime).start()
+        atexit.register(close_shared)
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # atexit runs on SIGTERM too
+            with contextlib.suppress(ValueError):  # not the main thread: leave it
+                signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    return _shared
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def close_shared() -> None:
+    global _shared
+    if _shared is not None:
+        _shared.close()
+        _shared = None
+
+
+def run_local(scenario, seed: int, adapter, wall_timeout: float = 300.0):
+    """One run on the shared real cluster, in a vhost of its own."""
+    from scenarios.runner import make_result
+
+    reason = unsupported(scenario)
+    if reason is not None:
+        return make_result(scenario, seed, adapter, "local", [], [], time.monotonic(),
+                           f"not supported on the local backend: {reason}")  # fmt: skip
+    setup = scenario.setup
+    target = shared_target(setup.nodes, int(setup.net_ticktime))
+    target.reset()
+    target.fresh_vhost(f"warren-{scenario.name}-{seed}-{time.monotonic_ns()}")
+    try:
+        return run_realtime(scenario, seed, adapter, target, "local", wall_timeout)
+    finally:
+        target.reset()
+        target.drop_vhost()

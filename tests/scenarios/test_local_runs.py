@@ -1,0 +1,91 @@
+"""The local backend: catalog scenarios against a real 3-node rabbitmq-server cluster, the
+same fault vocabulary, and the verdicts the simulator gives (scenarios.fidelity)."""
+
+from __future__ import annotations
+
+import json
+
+import kombu
+import kombu.exceptions
+import pytest
+
+from scenarios import adapters, catalog
+from scenarios.backends import local_run
+from scenarios.backends.local import RabbitMQUnavailable
+from scenarios.model import Fault
+from scenarios.runner import run_one
+from tests.conftest import IN_CI
+
+
+@pytest.fixture(scope="module")
+def target():
+    """The process's shared real cluster (net tick 60 as the catalog's), closed after."""
+    try:
+        target = local_run.shared_target(3, 60)
+    except RabbitMQUnavailable as exc:
+        if IN_CI:
+            pytest.fail(f"CI=true and the real RabbitMQ cluster could not start: {exc}")
+        pytest.skip(f"real rabbitmq-server unavailable: {exc}")
+    yield target
+    local_run.close_shared()
+
+
+def running(target) -> list[str]:
+    status = json.loads(target.cluster.nodes[0].ctl("cluster_status", "--formatter", "json"))
+    return sorted(status["running_nodes"])
+
+
+def test_the_cluster_has_three_running_nodes_behind_their_proxies(target):
+    assert running(target) == sorted(n.name for n in target.cluster.nodes)
+    names = sorted(target._api("GET", "/proxies"))
+    assert names == ["node1", "node2", "node3"]
+    with kombu.Connection(target.url(1)) as conn:  # through node2's proxy
+        queue = conn.SimpleQueue("local-probe")
+        queue.put({"n": 1})
+        assert queue.get(timeout=5).payload == {"n": 1}
+        queue.clear()
+        queue.close()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "publish.confirms-kill",  # SIGKILL a node, relaunch it
+        "network.reset-peer",  # a Toxiproxy toxic on the node's proxy
+        "cluster.resource-alarm",  # a real memory alarm
+    ],
+)
+def test_catalog_scenario_passes_on_real_rabbitmq_as_on_the_simulator(target, name):
+    scenario = catalog.find(name)
+    adapter = adapters.load("bundled")
+    sim = run_one(scenario, 1, adapter, "virtual")
+    real = run_one(scenario, 1, adapter, "local")
+    assert real.backend == "local"
+    assert (sim.verdict, real.verdict) == ("pass", "pass"), (real.misses, real.error)
+    assert real.figures["lost"] == 0 and real.figures["delivered"] > 0
+    assert running(target) == sorted(n.name for n in target.cluster.nodes)  # reset after
+
+
+def test_a_scenario_with_a_fault_real_nodes_cannot_take_is_an_error_naming_it(target):
+    scenario = catalog.find("heartbeat.dropped-by-broker")
+    result = run_one(scenario, 1, adapters.load("bundled"), "local")
+    assert result.verdict == "error"
+    assert "drop_heartbeats" in result.error and "local backend" in result.error
+
+
+def test_a_bad_node_name_names_the_nodes(target):
+    with pytest.raises(ValueError, match=r"no node named 'node9' \(nodes: node1, node2, node3\)"):
+        target.apply(Fault("kill", ("node9",), {}, at=0.0))
+
+
+def test_reset_brings_back_a_node_left_killed_and_a_proxy_left_down(target):
+    target.apply(Fault("kill", ("node3",), {}, at=0.0))
+    target.apply(Fault("down", ("node2",), {}, at=0.0))
+    refused = (OSError, kombu.exceptions.OperationalError)
+    with pytest.raises(refused), kombu.Connection(target.url(1), connect_timeout=2) as conn:
+        conn.connect()
+    target.reset()
+    assert running(target) == sorted(n.name for n in target.cluster.nodes)
+    with kombu.Connection(target.url(1), connect_timeout=5) as conn:
+        conn.connect()
+        assert conn.connected
