@@ -29,7 +29,7 @@ from client import Queue
 from scenarios.checker import OPERATORS, evaluate, figures, lost_ids, message_id
 from scenarios.model import Scenario, parse_condition
 
-BACKENDS = ("virtual", "live", "local")
+BACKENDS = ("virtual", "live", "local", "docker")
 WATCH_EVERY = 0.05  # virtual seconds between two looks of the conditional-fault watcher
 SETTLE_QUIET = 30.0  # a consumer stops once publishers are done and nothing happened for this
 DEFAULT_WALL_TIMEOUT = 120.0
@@ -242,10 +242,10 @@ def run_one(
         from scenarios.backends.live import run_live
 
         return run_live(scenario, seed, adapter, wall_timeout)
-    if backend == "local":
-        from scenarios.backends.local_run import run_local
+    if backend in ("local", "docker"):
+        from scenarios.backends.local_run import run_real
 
-        return run_local(scenario, seed, adapter, wall_timeout)
+        return run_real(scenario, seed, adapter, wall_timeout, backend)
     if backend not in BACKENDS:
         raise ValueError(
             f"backend {backend!r} is not available yet (backends: {', '.join(BACKENDS)})"

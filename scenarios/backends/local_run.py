@@ -58,11 +58,14 @@ UNAVAILABLE = {
 CONF = "cluster_partition_handling = pause_minority\n"  # as the simulated cluster models
 
 
-def unsupported(scenario) -> str | None:
-    """Why ``scenario`` cannot run on the local backend, or None."""
+def unsupported(scenario, backend: str = "local") -> str | None:
+    """Why ``scenario`` cannot run on the ``backend`` real cluster, or None."""
+    unavailable = UNAVAILABLE
+    if backend == "docker":
+        from scenarios.backends.docker_run import UNAVAILABLE as unavailable
     for fault in scenario.faults:
-        if fault.action in UNAVAILABLE:
-            return f"{fault.action}: {UNAVAILABLE[fault.action]}"
+        if fault.action in unavailable:
+            return f"{fault.action}: {unavailable[fault.action]}"
     return None
 
 
@@ -212,51 +215,55 @@ class LocalTarget:
         return toxiproxy_api(self.proxy.url, method, path, body)
 
 
-_shared: LocalTarget | None = None
+_shared: dict[str, object] = {}  # backend -> this process's target, started at first use
 
 
-def shared_target(nodes: int, net_ticktime: int) -> LocalTarget:
-    """This process's cluster, started at first use (again if the node count or tick differ)."""
-    global _shared
-    if _shared is not None and (_shared.nodes_count, _shared.net_ticktime) != (
-        nodes,
-        net_ticktime,
-    ):
-        close_shared()
-    if _shared is None:
-        _shared = LocalTarget(nodes, net_ticktime).start()
-        atexit.register(close_shared)
+def shared_target(nodes: int, net_ticktime: int, backend: str = "local"):
+    """This process's cluster for ``backend``, started at first use (again if the node
+    count or tick differ)."""
+    target = _shared.get(backend)
+    if target is not None and (target.nodes_count, target.net_ticktime) != (nodes, net_ticktime):
+        close_shared(backend)
+        target = None
+    if target is None:
+        if backend == "docker":
+            from scenarios.backends.docker_run import DockerTarget
+
+            target = DockerTarget(nodes, net_ticktime).start()
+        else:
+            target = LocalTarget(nodes, net_ticktime).start()
+        _shared[backend] = target
+        atexit.register(close_shared, backend)
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # atexit runs on SIGTERM too
             with contextlib.suppress(ValueError):  # not the main thread: leave it
                 signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    return _shared
+    return target
 
 
 def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
-def close_shared() -> None:
-    global _shared
-    if _shared is not None:
-        _shared.close()
-        _shared = None
+def close_shared(backend: str = "local") -> None:
+    target = _shared.pop(backend, None)
+    if target is not None:
+        target.close()
 
 
-def run_local(scenario, seed: int, adapter, wall_timeout: float = 300.0):
-    """One run on the shared real cluster, in a vhost of its own."""
+def run_real(scenario, seed: int, adapter, wall_timeout: float = 300.0, backend: str = "local"):
+    """One run on the shared real cluster of ``backend``, in a vhost of its own."""
     from scenarios.runner import make_result
 
-    reason = unsupported(scenario)
+    reason = unsupported(scenario, backend)
     if reason is not None:
-        return make_result(scenario, seed, adapter, "local", [], [], time.monotonic(),
-                           f"not supported on the local backend: {reason}")  # fmt: skip
+        return make_result(scenario, seed, adapter, backend, [], [], time.monotonic(),
+                           f"not supported on the {backend} backend: {reason}")  # fmt: skip
     setup = scenario.setup
-    target = shared_target(setup.nodes, int(setup.net_ticktime))
+    target = shared_target(setup.nodes, int(setup.net_ticktime), backend)
     target.reset()
     target.fresh_vhost(f"warren-{scenario.name}-{seed}-{time.monotonic_ns()}")
     try:
-        return run_realtime(scenario, seed, adapter, target, "local", wall_timeout)
+        return run_realtime(scenario, seed, adapter, target, backend, wall_timeout)
     finally:
         target.reset()
         target.drop_vhost()
