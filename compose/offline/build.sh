@@ -27,6 +27,9 @@ trap 'rm -rf "$WORK"' EXIT
 
 label_of() { docker image inspect -f "{{index .Config.Labels \"$LABEL\"}}" "$1" 2>/dev/null || true; }
 fresh() { [ "$FORCE" != "--force" ] && [ "$(label_of "$1")" = "$2" ]; }
+image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
+# After a rebuild, drop the image the tag used to name (kept if a container still uses it).
+drop_old() { [ -n "$2" ] && [ "$2" != "$(image_id "$1")" ] && docker rmi "$2" >/dev/null 2>&1 || true; }
 digest() { sha256sum | cut -c1-64; }
 
 # -- base: a minbase bookworm root file system, imported as an image --------------------------
@@ -47,16 +50,18 @@ else
   rm -rf "$WORK/rootfs"
   echo "$BASE imported"
 fi
-base_id=$(docker image inspect -f '{{.Id}}' "$BASE")
+base_id=$(image_id "$BASE")
 
 # -- rabbitmq ---------------------------------------------------------------------------------
 rmq_hash=$( { echo "$base_id"; cat "$HERE/Dockerfile.rabbitmq" "$HERE/entry.sh"; } | digest)
 if fresh "$RMQ" "$rmq_hash"; then
   echo "$RMQ up to date"
 else
+  old=$(image_id "$RMQ")
   mkdir "$WORK/rmq" && cp "$HERE/Dockerfile.rabbitmq" "$HERE/entry.sh" "$WORK/rmq/"
   docker build -q --force-rm --label "$LABEL=$rmq_hash" -t "$RMQ" -f "$WORK/rmq/Dockerfile.rabbitmq" \
     "$WORK/rmq" >/dev/null 2>"$WORK/build.log" || { tail -n 30 "$WORK/build.log" >&2; die "docker build $RMQ failed"; }
+  drop_old "$RMQ" "$old"
   echo "$RMQ built"
 fi
 
@@ -79,6 +84,7 @@ proxy_hash=$( { echo "$base_id" "${PROXY_NEEDS[*]}"; cat "$HERE/Dockerfile.proxy
 if fresh "$PROXY" "$proxy_hash"; then
   echo "$PROXY up to date"
 else
+  old=$(image_id "$PROXY")
   mkdir -p "$WORK/proxy/wheels" "$WORK/src"
   cp -r broker_sim client scenarios pyproject.toml README.md "$WORK/src/"   # a copy: no build/ here
   find "$WORK/src" -name __pycache__ -prune -exec rm -rf {} +
@@ -91,5 +97,6 @@ else
   cp "$HERE/Dockerfile.proxy" "$WORK/proxy/"
   docker build -q --force-rm --label "$LABEL=$proxy_hash" -t "$PROXY" -f "$WORK/proxy/Dockerfile.proxy" \
     "$WORK/proxy" >/dev/null 2>"$WORK/build.log" || { tail -n 30 "$WORK/build.log" >&2; die "docker build $PROXY failed"; }
+  drop_old "$PROXY" "$old"
   echo "$PROXY built"
 fi

@@ -36,17 +36,24 @@ set_memory_alarm   ``rabbitmqctl set_vm_memory_high_watermark`` ~0 / 0.4: connec
 toxics             the Toxiproxy API at ``toxiproxy_url`` (``toxiproxy()``, ``down``, ``up``)
 =================  ==========================================================================
 
-Measured on this project's 2-core shared machine (Docker 20.10, RabbitMQ 3.10.8): see the
-table filled in by ``bench/docker_backend.py`` below.
+Measured with ``bench/docker_backend.py`` on this project's 2-core shared machine (Docker
+20.10.24, RabbitMQ 3.10.8 / Erlang 25, net_ticktime 10), "client" being a kombu connection
+(heartbeat 2) through the proxy of the faulted node:
 
-=============================  =================================================
-dockerd started (not running)  0.6 s
-images, cold / warm            ~2 min (debootstrap 26 s) / 0.7 s (label check)
-3 nodes + proxy ready          ~15 s (node 1 ~7 s; 3 discovery retries, not 10)
-kill / stop / pause API call   0.05 s / 1.2 s / 0.03 s
-start after kill / stop        ~5 s until AMQP answers
-partition / heal API call      0.15 s / 0.1 s
-=============================  =================================================
+=================================  ====================================================
+dockerd started here / reused      ~0.6 s / 0.15 s (``ping``)
+images cold / warm                 102 s (debootstrap, rabbitmq, proxy) / 0.7 s (labels)
+node 1 ready / 3 nodes + proxies   8.2-8.7 s / 18-22 s (node 1 first, then 2..N together)
+kill(i)                            call 0.24 s; the client's OSError is there when it returns;
+                                   start(i) ready again in 6-7.5 s
+stop(i)                            call 1.3 s; ConnectionForced (320) by then; start(i) 6 s
+pause(i) / resume(i)               0.03-0.07 s / 0.02 s; 3 s of pause is not seen by peers
+partition / heal                   call 0.13 s, the client's missed heartbeats after 4.2 s /
+                                   0.05 s; ``reset()`` after it 5.6-6.5 s
+reset() after a 14 s pause         9.5-13 s (the node is restarted); with nothing to undo 3 s
+set_memory_alarm on / off          1.5-1.9 s (rabbitmqctl in the container, then a poll)
+close()                            1.3 s (+2.3 s to stop a dockerd it started)
+=================================  ====================================================
 """
 
 from __future__ import annotations
