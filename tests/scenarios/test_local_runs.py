@@ -50,7 +50,7 @@ def test_the_cluster_has_three_running_nodes_behind_their_proxies(target):
 @pytest.mark.parametrize(
     "name",
     [
-        "publish.confirms-kill",  # SIGKILL a node, relaunch it
+        "publish.no-confirms-kill",  # SIGKILL a node, relaunch it (confirms-kill: see the note)
         "network.reset-peer",  # a Toxiproxy toxic on the node's proxy
         "cluster.resource-alarm",  # a real memory alarm
     ],
