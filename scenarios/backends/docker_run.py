@@ -8,6 +8,7 @@ run). Partitions are network disconnects of the minority side (DockerCluster.par
 from __future__ import annotations
 
 from scenarios.backends.docker import DockerCluster
+from scenarios.backends.local_run import node_index
 from scenarios.backends.realtime import TOXIPROXY_FAULTS, toxiproxy_request
 
 UNAVAILABLE = {
@@ -57,10 +58,7 @@ class DockerTarget:
             raise ValueError(f"fault {action!r} is not available on the docker backend")
 
     def _index(self, name: str) -> int:
-        names = [f"node{i + 1}" for i in range(self.nodes_count)]
-        if name not in names:
-            raise ValueError(f"no node named {name!r} (nodes: {', '.join(names)})")
-        return names.index(name)
+        return node_index(name, self.nodes_count)
 
     def reset(self) -> None:
         self.cluster.reset()

@@ -69,6 +69,14 @@ def unsupported(scenario, backend: str = "local") -> str | None:
     return None
 
 
+def node_index(name: str, count: int) -> int:
+    """The index of node ``name`` (``node1``... as on the simulated cluster), or ValueError."""
+    names = [f"node{i + 1}" for i in range(count)]
+    if name not in names:
+        raise ValueError(f"no node named {name!r} (nodes: {', '.join(names)})")
+    return names.index(name)
+
+
 class LocalTarget:
     """A :class:`RealRabbitCluster` behind one proxy per node; :func:`run_realtime`'s target."""
 
@@ -159,10 +167,7 @@ class LocalTarget:
         self.state[i] = "up"
 
     def _index(self, name: str) -> int:
-        names = [f"node{i + 1}" for i in range(self.nodes_count)]
-        if name not in names:
-            raise ValueError(f"no node named {name!r} (nodes: {', '.join(names)})")
-        return names.index(name)
+        return node_index(name, self.nodes_count)
 
     # -- between runs -------------------------------------------------------------------------
 
