@@ -34,10 +34,7 @@ def select(args: argparse.Namespace):
 
 def run_command(args: argparse.Namespace) -> int:
     if args.backend not in BACKENDS:
-        return _usage(
-            f"backend {args.backend!r} is not available yet (available: {', '.join(BACKENDS)}; "
-            "live, local and docker backends arrive with later issues)"
-        )
+        return _usage(f"unknown backend {args.backend!r} (backends: {', '.join(BACKENDS)})")
     try:
         scenarios = select(args)
         adapters.check_spec(args.client)  # a factory that fails errs each run, reported

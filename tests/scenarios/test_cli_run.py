@@ -115,7 +115,7 @@ def test_a_failing_run_exits_1_and_its_replay_reproduces_it(tmp_path):
     [
         (("-k", "no-such-scenario"), "no scenario matches -k 'no-such-scenario'"),
         (("--client", "nope"), "unknown client 'nope'"),
-        (("--backend", "docker"), "backend 'docker' is not available yet"),
+        (("--backend", "kubernetes"), "unknown backend 'kubernetes' (backends: virtual, live"),
         (("--scenarios", "no.such.module"), "cannot be imported"),
     ],
 )
