@@ -30,8 +30,12 @@ class DockerTarget:
         self.node_ports: list[int] = []
 
     def start(self) -> DockerTarget:
-        self.cluster.start()
-        self.node_ports = list(self.cluster.proxy_ports)
+        try:
+            self.cluster.start()
+            self.node_ports = list(self.cluster.proxy_ports)
+        except BaseException:  # nothing left running: containers, network, our dockerd
+            self.cluster.close()
+            raise
         return self
 
     def close(self) -> None:
