@@ -32,12 +32,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import psutil
 
 from broker_sim.urls import amqp_url
+from scenarios.backends.netns import Lan
 
 LOOPBACK = "127.0.0.1"
 AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
@@ -125,13 +127,16 @@ class RealRabbitNode:
         conf: str = "",
         rabbit_env: dict[str, int] | None = None,
         net_ticktime: int = 10,
+        host: str = LOOPBACK,
+        prefix: list[str] | None = None,
     ) -> None:
         self.sbin = find_sbin()
         self.net_ticktime = int(net_ticktime)  # Erlang's default 60; 10 to see a hung peer soon
         self.workdir = Path(workdir)
         suffix = "".join(random.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=6))
-        self.name = nodename or f"warren-{suffix}@localhost"
-        self.host = LOOPBACK
+        self.host = host  # another address than loopback: a node in a network namespace
+        self.prefix = list(prefix or [])  # e.g. ip netns exec NS: where the node runs
+        self.name = nodename or f"warren-{suffix}@{'localhost' if host == LOOPBACK else host}"
         self.port = port or free_port()
         # The CLI uses DIST_PORT+10000..+10010: keep the whole range below 65535.
         self.dist_port = dist_port or free_port(20000, 45000)
@@ -183,7 +188,7 @@ class RealRabbitNode:
         env.update(
             HOME=str(self.home),
             RABBITMQ_NODENAME=self.name,
-            RABBITMQ_NODE_IP_ADDRESS=LOOPBACK,
+            RABBITMQ_NODE_IP_ADDRESS=self.host,
             RABBITMQ_NODE_PORT=str(self.port),
             RABBITMQ_DIST_PORT=str(self.dist_port),
             RABBITMQ_MNESIA_BASE=str(p["mnesia"]),
@@ -194,8 +199,10 @@ class RealRabbitNode:
             RABBITMQ_CONF_ENV_FILE=str(p["env"]),
             RABBITMQ_PID_FILE=str(p["pid"]),
             ERL_EPMD_PORT=str(self.epmd_port),
-            ERL_EPMD_ADDRESS=LOOPBACK,
+            ERL_EPMD_ADDRESS=self.host,
         )
+        if self.host != LOOPBACK:  # node names with an address: rabbit@10.213.x.y
+            env["RABBITMQ_USE_LONGNAME"] = "true"
         return env
 
     def _write_files(self) -> None:
@@ -207,10 +214,10 @@ class RealRabbitNode:
         if not cookie.exists():
             cookie.write_text("WARREN" + "".join(random.choices("ABCDEFGHIJKLMNOP", k=20)))
             cookie.chmod(0o400)
-        conf = f"listeners.tcp.default = {LOOPBACK}:{self.port}\nloopback_users = none\n"
+        conf = f"listeners.tcp.default = {self.host}:{self.port}\nloopback_users = none\n"
         if self.management:
             conf += (
-                f"management.tcp.ip = {LOOPBACK}\n"
+                f"management.tcp.ip = {self.host}\n"
                 f"management.tcp.port = {self.management_port}\n"
                 f"collect_statistics_interval = {MANAGEMENT_STATS_INTERVAL_MS}\n"
                 # the metrics collector samples at the shortest policy interval (5 s by
@@ -238,7 +245,7 @@ class RealRabbitNode:
         p = self._paths()
         self._log = open(p["log"] / "stdout.log", "ab")  # noqa: SIM115 (kept open while running)
         self.proc = subprocess.Popen(
-            [str(self.sbin / "rabbitmq-server")],
+            [*self.prefix, str(self.sbin / "rabbitmq-server")],
             env=self.env(),
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -331,7 +338,7 @@ class RealRabbitNode:
     # -- rabbitmqctl ----------------------------------------------------------------------
 
     def ctl(self, *args: str, timeout: float = 60.0, tool: str = "rabbitmqctl") -> str:
-        cmd = [str(self.sbin / tool), "-n", self.name, *args]
+        cmd = [*self.prefix, str(self.sbin / tool), "-n", self.name, *args]
         try:
             done = subprocess.run(
                 cmd,
@@ -396,7 +403,11 @@ class RealRabbitNode:
 
 
 class RealRabbitCluster:
-    """N private nodes joined into one cluster (stop_app, join_cluster, start_app)."""
+    """N private nodes joined into one cluster (stop_app, join_cluster, start_app).
+
+    ``netns=True`` runs each node in a network namespace of its own on a private bridge
+    (scenarios.backends.netns, root only), so that :meth:`partition` can cut nodes from each
+    other with iptables while clients on the host still reach every node."""
 
     kind = "real"
 
@@ -407,21 +418,25 @@ class RealRabbitCluster:
         start_timeout: float = 120.0,
         net_ticktime: int = 10,
         conf: str = "",
+        netns: bool = False,
     ) -> None:
         workdir = Path(workdir)
         home = workdir / "home"
         epmd = free_port(45000, 55000)
         suffix = "".join(random.choices("abcdefghijklmnopqrstuvwxyz", k=5))
+        self.lan = Lan(nodes) if netns else None
         self.nodes = [
             RealRabbitNode(
                 workdir,
-                nodename=f"warren-{suffix}{i + 1}@localhost",
+                nodename=f"warren-{suffix}{i + 1}@{self.lan.ips[i] if self.lan else 'localhost'}",
                 home=home,
                 epmd_port=epmd,
                 dist_port=free_port(20000 + i * 1000, 20000 + (i + 1) * 1000),
                 start_timeout=start_timeout,
                 net_ticktime=net_ticktime,
                 conf=conf,
+                host=self.lan.ips[i] if self.lan else LOOPBACK,
+                prefix=self.lan.prefix(i) if self.lan else None,
             )
             for i in range(nodes)
         ]
@@ -432,6 +447,8 @@ class RealRabbitCluster:
 
     def start(self) -> RealRabbitCluster:
         try:
+            if self.lan is not None:
+                self.lan.create()
             for node in self.nodes:
                 node.start()
             for node in self.nodes[1:]:
@@ -449,6 +466,32 @@ class RealRabbitCluster:
         # the shared epmd again: a node stopping after the first one's epmd went can have
         # started it anew (seen after a run of warren run --backend local)
         self.nodes[0]._stop_epmd()
+        if self.lan is not None:
+            self.lan.destroy()
+
+    def partition(self, groups: list[list[int]]) -> None:
+        """Cut the nodes of each group (indexes) from every other node (netns=True only).
+
+        The packets are dropped, and each node also closes its Erlang distribution links to
+        the nodes cut from it (``erlang:disconnect_node/1``), so each side sees the other
+        down at once, as the simulated cluster models; dropped packets alone would be
+        noticed only after ``net_ticktime`` (45-75 s by default)."""
+        if self.lan is None:
+            raise ValueError("partitions need a cluster started with netns=True")
+        pairs = self.lan.cut(groups)
+        threads = []
+        for i in sorted({i for i, _ in pairs}):
+            peers = ",".join(f"'{self.nodes[j].name}'" for k, j in pairs if k == i)
+            code = f"[erlang:disconnect_node(N) || N <- [{peers}]]."
+            thread = threading.Thread(target=self.nodes[i].ctl, args=("eval", code), daemon=True)
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            thread.join(timeout=60)
+
+    def heal(self) -> None:
+        if self.lan is not None:
+            self.lan.heal()
 
     def __enter__(self) -> RealRabbitCluster:
         return self.start()

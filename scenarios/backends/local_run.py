@@ -23,11 +23,17 @@ alarm        ``set_vm_memory_high_watermark`` ~0 (connection.blocked); ``clear_a
 toxics       Toxiproxy API of the node's proxy: ``add_toxic``, ``remove_toxic``,
              ``down``, ``up``
 isolate      per-role proxies (scenarios.backends.isolation), as on the live backend
+partition    iptables DROP between the nodes' network namespaces, and the Erlang links
+             between the sides closed, so each side sees the other down at once as on the
+             simulated cluster (pause_minority: the minority stops serving); ``heal``
+             flushes the rules and the minority comes back (~5 s)
 ===========  =========================================================================
 
-``partition`` / ``heal`` (nodes in network namespaces cut by iptables) and
-``drop_heartbeats`` (a real node cannot be told to stop heartbeating) are not available
-here: a scenario that uses them is reported as an error naming the fault.
+Partitions need each node in a network namespace of its own (scenarios.backends.netns),
+hence root: as root the cluster always runs that way; otherwise on loopback, and a scenario
+with a partition is reported as not supported, naming what is missing.
+``drop_heartbeats`` (a real node cannot be told to stop heartbeating) and the client crash
+faults are not available on real nodes.
 """
 
 from __future__ import annotations
@@ -44,13 +50,12 @@ import time
 from broker_sim.drivers.live import LOOPBACK
 from broker_sim.drivers.proxy import ToxiproxyServer
 from broker_sim.urls import amqp_url
+from scenarios.backends import netns
 from scenarios.backends.isolation import toxiproxy_api
 from scenarios.backends.local import RealRabbitCluster
 from scenarios.backends.realtime import TOXIPROXY_FAULTS, run_realtime, toxiproxy_request
 
 UNAVAILABLE = {
-    "partition": "partitions between real nodes need network namespaces (not built yet)",
-    "heal": "partitions between real nodes need network namespaces (not built yet)",
     "drop_heartbeats": "a real RabbitMQ node cannot be made to stop sending heartbeats",
     "crash": "client crashes are virtual-backend faults",
     "restart_client": "client crashes are virtual-backend faults",
@@ -63,6 +68,8 @@ def unsupported(scenario, backend: str = "local") -> str | None:
     unavailable = UNAVAILABLE
     if backend == "docker":
         from scenarios.backends.docker_run import UNAVAILABLE as unavailable
+    elif netns.available() is not None:
+        unavailable = {**UNAVAILABLE, "partition": netns.available(), "heal": netns.available()}
     for fault in scenario.faults:
         if fault.action in unavailable:
             return f"{fault.action}: {unavailable[fault.action]}"
@@ -80,9 +87,16 @@ def node_index(name: str, count: int) -> int:
 class LocalTarget:
     """A :class:`RealRabbitCluster` behind one proxy per node; :func:`run_realtime`'s target."""
 
-    def __init__(self, nodes: int = 3, net_ticktime: int = 60, seed: int = 1) -> None:
+    def __init__(
+        self, nodes: int = 3, net_ticktime: int = 60, seed: int = 1, use_netns: bool | None = None
+    ) -> None:
         self.workdir = tempfile.mkdtemp(prefix="warren-local-")
-        self.cluster = RealRabbitCluster(nodes, self.workdir, net_ticktime=net_ticktime, conf=CONF)
+        if use_netns is None:  # as root: in namespaces, so that partitions are possible
+            use_netns = netns.available() is None
+        self.cluster = RealRabbitCluster(
+            nodes, self.workdir, net_ticktime=net_ticktime, conf=CONF, netns=use_netns
+        )
+        self.partitioned = False
         self.nodes_count, self.net_ticktime = nodes, net_ticktime
         self.proxy = ToxiproxyServer(port=0, seed=seed)
         self.node_ports: list[int] = []
@@ -97,7 +111,7 @@ class LocalTarget:
             self.proxy.start_background()
             for i, node in enumerate(self.cluster.nodes):
                 body = {"name": f"node{i + 1}", "listen": f"{LOOPBACK}:0",
-                        "upstream": f"{LOOPBACK}:{node.port}"}  # fmt: skip
+                        "upstream": f"{node.host}:{node.port}"}  # fmt: skip
                 answer = self._api("POST", "/proxies", body)
                 self.node_ports.append(int(answer["listen"].rpartition(":")[2]))
         except BaseException:
@@ -121,6 +135,14 @@ class LocalTarget:
             raise ValueError(f"not available on the local backend: {UNAVAILABLE[action]}")
         if action in TOXIPROXY_FAULTS:
             self._api(*toxiproxy_request(action, args, fault.kwargs))
+            return
+        if action == "partition":
+            self.cluster.partition([[self._index(n) for n in group] for group in args[0]])
+            self.partitioned = True
+            return
+        if action == "heal":
+            self.cluster.heal()
+            self.partitioned = False
             return
         i = self._index(args[0])
         node = self.cluster.nodes[i]
@@ -176,6 +198,9 @@ class LocalTarget:
         for thread in self.starting:
             thread.join(timeout=300)
         self.starting.clear()
+        if self.partitioned:
+            self.cluster.heal()
+            self.partitioned = False
         for i in range(self.nodes_count):
             self._start(i)
         for i in sorted(self.alarmed):
@@ -190,10 +215,11 @@ class LocalTarget:
 
     def _rejoin_outsiders(self, attempts: int = 3) -> None:
         """Restart the app of a node the others do not count as running (pause_minority
-        leaves a resumed node outside until it restarts: docker.md's pitfall)."""
-        first = self.cluster.nodes[0]
+        leaves a resumed node outside until it restarts: docker.md's pitfall). A healed
+        minority comes back by itself within seconds: it is given that time first."""
+        self._wait_apps_running(timeout=30.0)
         for _ in range(attempts):
-            status = json.loads(first.ctl("cluster_status", "--formatter", "json", timeout=90))
+            status = self._cluster_status()
             running = set(status.get("running_nodes", []))
             outside = [n for n in self.cluster.nodes if n.name not in running]
             if not outside and not status.get("partitions"):
@@ -203,6 +229,26 @@ class LocalTarget:
                 node.start_app()
             time.sleep(1.0)
         raise RuntimeError(f"the local cluster did not come back whole: {status}")
+
+    def _wait_apps_running(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(self._app_running(node) for node in self.cluster.nodes):
+                return
+            time.sleep(0.5)
+
+    @staticmethod
+    def _app_running(node) -> bool:
+        try:
+            return node.ctl("eval", "rabbit:is_running().", timeout=15).strip() == "true"
+        except RuntimeError:
+            return False
+
+    def _cluster_status(self) -> dict:
+        """``cluster_status`` from the first node whose app runs (a paused minority's
+        refuses the command)."""
+        running = [n for n in self.cluster.nodes if self._app_running(n)] or self.cluster.nodes
+        return json.loads(running[0].ctl("cluster_status", "--formatter", "json", timeout=90))
 
     def fresh_vhost(self, name: str) -> str:
         node = self.cluster.nodes[0]

@@ -53,6 +53,7 @@ def test_the_cluster_has_three_running_nodes_behind_their_proxies(target):
         "publish.no-confirms-kill",  # SIGKILL a node, relaunch it (confirms-kill: see the note)
         "network.reset-peer",  # a Toxiproxy toxic on the node's proxy
         "cluster.resource-alarm",  # a real memory alarm
+        "cluster.partition-minority",  # iptables between the nodes' network namespaces
     ],
 )
 def test_catalog_scenario_passes_on_real_rabbitmq_as_on_the_simulator(target, name):
@@ -89,3 +90,23 @@ def test_reset_brings_back_a_node_left_killed_and_a_proxy_left_down(target):
     with kombu.Connection(target.url(1), connect_timeout=5) as conn:
         conn.connect()
         assert conn.connected
+
+
+def app_running(node) -> bool:
+    return node.ctl("eval", "rabbit:is_running().", timeout=15).strip() == "true"
+
+
+def test_a_partition_pauses_the_minority_at_once_and_heal_brings_it_back(target):
+    """pause_minority on real nodes: node1 cut off stops serving, the majority goes on."""
+    nodes = target.cluster.nodes
+    assert target.cluster.lan is not None, "as root the local cluster runs in namespaces"
+    target.apply(Fault("partition", ([["node1"], ["node2", "node3"]],), {}, at=0.0))
+    try:
+        assert not app_running(nodes[0])
+        assert app_running(nodes[1]) and app_running(nodes[2])
+        with kombu.Connection(target.url(2), connect_timeout=5) as conn:  # the majority serves
+            conn.ensure_connection(max_retries=1)
+    finally:
+        target.apply(Fault("heal", (), {}, at=0.0))
+    target.reset()
+    assert running(target) == sorted(n.name for n in nodes)
