@@ -12,6 +12,7 @@ import time
 from rich.console import Console
 
 from scenarios import adapters, catalog
+from scenarios.backends.base import BackendUnavailable
 from scenarios.model import ScenarioError
 from scenarios.runner import BACKENDS, run_many, run_one
 
@@ -53,22 +54,12 @@ def run_command(args: argparse.Namespace) -> int:
     count = len(range(shard[0] - 1, total, shard[1]))
     if count == 0:
         return _usage(f"shard {shard[0]}/{shard[1]} has no runs: the selection has {total}")
-    results = []
     started = time.monotonic()
-    with _progress(console) as bar:
-        task = bar.add_task("", total=count)
-        for result in run_many(
-            scenarios,
-            seeds,
-            args.client,
-            args.backend,
-            args.jobs,
-            tuple(args.scenarios),
-            args.wall_timeout,
-            shard,
-        ):
-            results.append(result)
-            bar.update(task, advance=1, description=f"{result.scenario} [{result.verdict}]")
+    try:
+        results = _run_all(args, scenarios, seeds, shard, console, count)
+    except BackendUnavailable as exc:  # nothing ran: what is missing, how to fix it
+        print(f"warren run: the {args.backend} backend cannot start: {exc}", file=sys.stderr)
+        return 2
     results.sort(key=lambda r: ([s.name for s in scenarios].index(r.scenario), r.seed))
     from scenarios.report.terminal import replays, table
 
@@ -88,6 +79,25 @@ def run_command(args: argparse.Namespace) -> int:
         store.save(results, args.report, [s.name for s in scenarios], shard)
         console.print(f"report: {paths['html']} ({paths['junit'].name}, {paths['markdown'].name})")
     return 0 if passed == len(results) else 1
+
+
+def _run_all(args, scenarios, seeds, shard, console, count) -> list:
+    results = []
+    with _progress(console) as bar:
+        task = bar.add_task("", total=count)
+        for result in run_many(
+            scenarios,
+            seeds,
+            args.client,
+            args.backend,
+            args.jobs,
+            tuple(args.scenarios),
+            args.wall_timeout,
+            shard,
+        ):
+            results.append(result)
+            bar.update(task, advance=1, description=f"{result.scenario} [{result.verdict}]")
+    return results
 
 
 def _progress(console: Console):

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scenarios import catalog
+from scenarios.backends.base import BackendUnavailable
 from scenarios.backends.local_run import unsupported
 from scenarios.checker import format_value
 from scenarios.model import ScenarioError
@@ -74,11 +75,15 @@ def run_fidelity(args: argparse.Namespace) -> int:
     started = time.monotonic()
     sims = {r.scenario: r for r in run_many(chosen, [args.seed], args.client, "virtual", 1)}
     pairs = []
-    for real in run_many(chosen, [args.seed], args.client, args.real, 1):
-        scenario = next(s for s in chosen if s.name == real.scenario)
-        pairs.append((scenario, sims[real.scenario], real))
-        print(f"  {real.scenario:42} sim {sims[real.scenario].verdict:5} "
-              f"{args.real} {real.verdict}", flush=True)  # fmt: skip
+    try:
+        for real in run_many(chosen, [args.seed], args.client, args.real, 1):
+            scenario = next(s for s in chosen if s.name == real.scenario)
+            pairs.append((scenario, sims[real.scenario], real))
+            print(f"  {real.scenario:42} sim {sims[real.scenario].verdict:5} "
+                  f"{args.real} {real.verdict}", flush=True)  # fmt: skip
+    except BackendUnavailable as exc:
+        print(f"warren fidelity: the {args.real} backend cannot start: {exc}", file=sys.stderr)
+        return 2
     table_rows = rows(pairs)
     seconds = time.monotonic() - started
     out = Table(title=f"simulator vs real RabbitMQ ({args.real} backend)")

@@ -5,6 +5,12 @@ from __future__ import annotations
 from typing import Protocol
 
 
+class BackendUnavailable(RuntimeError):
+    """A real backend cannot start on this machine (rabbitmq-server missing, a port taken,
+    a node that will not boot, no Docker engine, not root for namespaces...). The message
+    is one line: what is wrong and how to fix it; ``warren run`` prints it and exits 2."""
+
+
 class BrokerAdmin(Protocol):
     """What a test may ask of any broker node, simulated or real.
 

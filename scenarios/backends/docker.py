@@ -73,6 +73,7 @@ import urllib.request
 from pathlib import Path
 
 from broker_sim.urls import amqp_url
+from scenarios.backends.base import BackendUnavailable
 from scenarios.backends.local import free_port, wait_for_amqp
 
 LOOPBACK = "127.0.0.1"
@@ -84,7 +85,7 @@ API_PORT = 8474
 COMPOSE_DIR = Path(__file__).resolve().parents[2] / "compose"
 
 
-class DockerUnavailable(RuntimeError):
+class DockerUnavailable(BackendUnavailable):
     """No Docker engine could be reached or started, an image did not build, or a container
     never became ready. The message is one line saying what and, where known, a log tail."""
 

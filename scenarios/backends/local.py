@@ -28,6 +28,7 @@ import glob
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -39,14 +40,17 @@ from pathlib import Path
 import psutil
 
 from broker_sim.urls import amqp_url
+from scenarios.backends.base import BackendUnavailable
 from scenarios.backends.netns import Lan
 
 LOOPBACK = "127.0.0.1"
 AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
 MANAGEMENT_STATS_INTERVAL_MS = 250  # RabbitMQ's default collect_statistics_interval: 5000
+#: a log line's timestamp, before its level: "2026-12-03 11:54:52.09+00:00 [error] ..."
+_LOG_PREFIX = re.compile(r"^\S+ \S+ (?=\[)")
 
 
-class RabbitMQUnavailable(RuntimeError):
+class RabbitMQUnavailable(BackendUnavailable):
     """rabbitmq-server is not installed here, or a node could not start."""
 
 
@@ -76,9 +80,10 @@ def free_port(low: int = 0, high: int = 0) -> int:
     raise RabbitMQUnavailable(f"no free port in [{low}, {high})")
 
 
-def wait_for_amqp(host: str, port: int, deadline: float) -> bool:
-    """True once ``port`` answers the protocol header with connection.start (class 10/10)."""
-    while time.monotonic() < deadline:
+def wait_for_amqp(host: str, port: int, deadline: float, alive=None) -> bool:
+    """True once ``port`` answers the protocol header with connection.start (class 10/10);
+    False at ``deadline``, or as soon as ``alive()`` says the server process has exited."""
+    while time.monotonic() < deadline and (alive is None or alive()):
         try:
             with socket.create_connection((host, port), timeout=2) as s:
                 s.sendall(AMQP_HEADER)
@@ -214,6 +219,12 @@ class RealRabbitNode:
         if not cookie.exists():
             cookie.write_text("WARREN" + "".join(random.choices("ABCDEFGHIJKLMNOP", k=20)))
             cookie.chmod(0o400)
+        mode = cookie.stat().st_mode & 0o777
+        if mode & 0o077:  # Erlang: "Cookie file ... must be accessible by owner only"
+            raise RabbitMQUnavailable(
+                f"the Erlang cookie {cookie} has mode {mode:04o}: Erlang accepts only a cookie "
+                f"its owner alone can read (chmod 400 {cookie})"
+            )
         conf = f"listeners.tcp.default = {self.host}:{self.port}\nloopback_users = none\n"
         if self.management:
             conf += (
@@ -242,6 +253,7 @@ class RealRabbitNode:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=10)
         self._write_files()
+        self._check_ports_free()
         p = self._paths()
         self._log = open(p["log"] / "stdout.log", "ab")  # noqa: SIM115 (kept open while running)
         self.proc = subprocess.Popen(
@@ -253,13 +265,14 @@ class RealRabbitNode:
             start_new_session=True,
         )
         deadline = time.monotonic() + self.start_timeout
-        if not wait_for_amqp(self.host, self.port, deadline) or self.proc.poll() is not None:
+        alive = lambda: self.proc.poll() is None  # noqa: E731 (a node that exits fails at once)
+        if not wait_for_amqp(self.host, self.port, deadline, alive) or not alive():
             tail = self.log_tail()
+            why = f"exited ({self.proc.returncode})" if not alive() else (
+                f"did not accept AMQP on port {self.port} within {self.start_timeout:.0f} s"
+            )  # fmt: skip
             self.stop()
-            raise RabbitMQUnavailable(
-                f"rabbitmq-server {self.name} did not accept AMQP on port {self.port} within "
-                f"{self.start_timeout:.0f} s; log tail: {tail}"
-            )
+            raise RabbitMQUnavailable(f"rabbitmq-server {self.name} {why}; log tail: {tail}")
         if self.management_port is not None and not wait_for_http(
             self.host, self.management_port, deadline
         ):
@@ -272,12 +285,37 @@ class RealRabbitNode:
         self.pid = int(p["pid"].read_text().strip())
         return self
 
-    def log_tail(self, lines: int = 8) -> str:
-        files = sorted((self._paths()["log"]).glob("*.log"))
+    def _check_ports_free(self) -> None:
+        """A port another process holds makes the node fail to boot after seconds with
+        eaddrinuse deep in its log: say so before launching."""
+        if self.host != LOOPBACK:  # a namespace's address: its ports are its own
+            return
+        ports = {"AMQP": self.port, "distribution": self.dist_port}
+        if self.management_port:
+            ports["management"] = self.management_port
+        for what, port in ports.items():
+            with socket.socket() as s:
+                try:
+                    s.bind((LOOPBACK, port))
+                except OSError:
+                    raise RabbitMQUnavailable(
+                        f"the {what} port {port} on {LOOPBACK} is taken by another process: "
+                        f"give rabbitmq-server {self.name} a free port (or stop that process)"
+                    ) from None
+
+    def log_tail(self, lines: int = 6) -> str:
+        """The log lines that say why a node failed: its first error lines (the cause; a
+        boot failure ends in pages of crash report) and then its last lines."""
         text = []
-        for f in files:
-            text += f.read_text(errors="replace").splitlines()[-lines:]
-        return " | ".join(text[-lines:])
+        for f in sorted(self._paths()["log"].glob("*.log")):
+            text += [
+                _LOG_PREFIX.sub("", line).strip()
+                for line in f.read_text(errors="replace").splitlines()
+            ]
+        text = [line for line in text if line]
+        errors = list(dict.fromkeys(line for line in text if line.startswith("[error]")))
+        chosen = errors[: lines // 2] + [line for line in text[-lines:] if line not in errors]
+        return " | ".join(chosen[:lines])
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the node and its private epmd, by pid; idempotent."""
@@ -455,6 +493,11 @@ class RealRabbitCluster:
                 node.ctl("stop_app")
                 node.ctl("join_cluster", self.nodes[0].name)
                 node.start_app()
+        except RuntimeError as exc:  # a CLI call that failed or timed out: one line
+            self.stop()
+            if isinstance(exc, BackendUnavailable):
+                raise
+            raise RabbitMQUnavailable(f"the {len(self.nodes)}-node cluster did not form: {exc}")
         except BaseException:
             self.stop()
             raise

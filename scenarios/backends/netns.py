@@ -25,10 +25,12 @@ import random
 import shutil
 import subprocess
 
+from scenarios.backends.base import BackendUnavailable
+
 SUBNET = "10.213.{}.0/24"
 
 
-class NetnsUnavailable(RuntimeError):
+class NetnsUnavailable(BackendUnavailable):
     """Network namespaces or iptables cannot be used here (not root, tools missing)."""
 
 
