@@ -26,6 +26,14 @@ failure detector replaces a hung leader within seconds (``election_timeout``). A
 resumes after its peers saw it down finds itself alone: under pause_minority it stops
 serving (``minority``) and stays so until it is restarted (measured on RabbitMQ 3.10:
 "the partition persists", ../shared/notes/docker.md).
+
+pause_minority counts Erlang nodes, whatever took them down (rabbit_node_monitor's
+``handle_dead_node``: after any nodedown, a node that sees at most half of the cluster's
+nodes stops its app and waits for a majority): a killed node or a hang once seen is down,
+as is the other side of a partition. So killing two nodes of three stops the third too,
+until one is back. ``stop`` is ``rabbitmqctl stop_app``: the Erlang node stays up and
+counts. A node paused this way comes back by itself when a majority runs again (start,
+resume, heal); the hung node that resumed alone does not (above).
 """
 
 from __future__ import annotations
@@ -92,6 +100,8 @@ class Cluster:
         self.net_ticktime = net_ticktime
         self._hang_seen: set[str] = set()  # paused nodes their peers have noticed
         self._hang_timers: dict[str, object] = {}
+        self._killed: set[str] = set()  # Erlang nodes gone (kill), until started
+        self._awaiting: set[str] = set()  # paused by pause_minority, back with a majority
         self.users = Users.with_guest()
         self.events = EventLog()
         self.vhosts: dict[str, VHost] = {}
@@ -198,7 +208,9 @@ class Cluster:
         node = self._running_or_paused(name, "kill")
         self.log("kill", node.name)
         node.crash()
+        self._killed.add(node.name)
         self._node_down(node)
+        self._apply_pause_minority()
 
     def stop(self, name: str) -> None:
         """Graceful stop: clients get connection.close 320 CONNECTION_FORCED first."""
@@ -212,7 +224,11 @@ class Cluster:
         if node.state != STOPPED:
             raise FaultError(f"cannot start node '{node.name}': it is {node.state}, not stopped")
         self.log("start", node.name)
-        node.set_state(RUNNING if not self._in_minority(node.name) else MINORITY)
+        self._killed.discard(node.name)
+        node.set_state(MINORITY if self._in_minority(node.name) else RUNNING)
+        if node.state == MINORITY:
+            self._awaiting.add(node.name)
+        self._apply_pause_minority()
         self._topology_changed()
 
     def restart(self, name: str) -> None:
@@ -238,6 +254,7 @@ class Cluster:
             return
         self.log("node-down-seen", node.name, after=self.net_ticktime)
         self._hang_seen.add(node.name)
+        self._apply_pause_minority()
         self._topology_changed()
 
     def _forget_hang(self, name: str) -> bool:
@@ -261,6 +278,7 @@ class Cluster:
             self.log("pause-minority", node.name)
             node.graceful_stop(keep_state=MINORITY)
         node.resume_connections()
+        self._apply_pause_minority()
         self._topology_changed()
 
     def partition(self, groups: Iterable[Iterable[str]]) -> None:
@@ -268,10 +286,7 @@ class Cluster:
         parsed = self._parse_groups(groups)
         self.log("partition", groups=[sorted(g) for g in parsed])
         self.groups = parsed
-        for node in self.nodes.values():
-            if self._in_minority(node.name) and node.state == RUNNING:
-                self.log("pause-minority", node.name)
-                node.graceful_stop(keep_state=MINORITY)
+        self._apply_pause_minority()
         self._topology_changed()
 
     def heal(self) -> None:
@@ -280,8 +295,9 @@ class Cluster:
         self.log("heal")
         self.groups = None
         for node in self.nodes.values():
-            if node.state == MINORITY:
+            if node.state == MINORITY and not self._in_minority(node.name):
                 node.set_state(RUNNING)
+                self._awaiting.discard(node.name)
         self._topology_changed()
 
     def drop_heartbeats(self, name: str, dropped: bool = True) -> None:
@@ -325,11 +341,25 @@ class Cluster:
         return parsed
 
     def _in_minority(self, name: str) -> bool:
-        """pause_minority: a node pauses when its side holds at most half of the nodes."""
-        if self.groups is None:
-            return False
-        side = next(g for g in self.groups if name in g)
-        return len(side) * 2 <= len(self.nodes)
+        """pause_minority: a node pauses when the nodes it sees up (its side of a partition,
+        less the killed and the hangs seen) are at most half of the cluster's nodes."""
+        side = self.nodes if self.groups is None else next(g for g in self.groups if name in g)
+        alive = [n for n in side if n not in self._killed and n not in self._hang_seen]
+        return len(alive) * 2 <= len(self.nodes)
+
+    def _apply_pause_minority(self) -> None:
+        """After a node went down or came back: stop the app of each running node now in a
+        minority, start again each one paused so that has a majority back."""
+        for node in self.nodes.values():
+            minority = self._in_minority(node.name)
+            if node.state == RUNNING and minority:
+                self.log("pause-minority", node.name)
+                node.graceful_stop(keep_state=MINORITY)
+                self._awaiting.add(node.name)
+            elif node.state == MINORITY and not minority and node.name in self._awaiting:
+                self.log("minority-recovered", node.name)
+                node.set_state(RUNNING)
+                self._awaiting.discard(node.name)
 
     def _node_down(self, node: Node) -> None:
         self._forget_hang(node.name)

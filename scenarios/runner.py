@@ -98,6 +98,9 @@ class Env:
         self._last_progress = 0.0  # the last delivery, fault or reconnect
         self.wall_expired = False  # the runner's wall-clock limit struck
         self.ports = {}  # port -> node index, for node_index
+        # faults due up to this time have taken effect: at once in a world; on real nodes
+        # the real-time schedule moves it after each fault call returns (a CLI call: ~1 s)
+        self.faults_done_at = float("inf")
 
     # -- the adapter's surface -----------------------------------------------------------------
 
@@ -112,6 +115,13 @@ class Env:
 
     def sleep(self, seconds: float) -> None:
         self._sleep(seconds)
+
+    def wait_for_faults(self, at: float, timeout: float = 120.0) -> None:
+        """Until the faults due at ``at`` have taken effect (bounded by ``timeout``), so
+        that a probe acting after them finds them in place on a real cluster too."""
+        deadline = self.clock() + timeout
+        while self.faults_done_at < at and self.clock() < deadline:
+            self.sleep(0.05)
 
     def record(self, kind: str, **details) -> None:
         self.runtime.record(kind, **details)

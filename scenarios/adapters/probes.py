@@ -18,6 +18,7 @@ FAULTS_AT = 1.0  # the scenarios' faults fire here; probes act after it
 
 def _after_faults(env) -> None:
     env.sleep(FAULTS_AT + 0.5)
+    env.wait_for_faults(FAULTS_AT)  # on real nodes a fault takes a CLI call's time
 
 
 def connect(env, strategy: str = "round-robin", finite: bool = False) -> None:

@@ -369,8 +369,8 @@ class RealRabbitNode:
     def stop_app(self) -> None:
         self.ctl("stop_app")
 
-    def start_app(self) -> None:
-        self.ctl("start_app")
+    def start_app(self, timeout: float = 60.0) -> None:
+        self.ctl("start_app", timeout=timeout)
         wait_for_amqp(self.host, self.port, time.monotonic() + 30)
 
     # -- rabbitmqctl ----------------------------------------------------------------------

@@ -183,7 +183,7 @@ class LocalTarget:
         if self.state[i] == "killed":
             node.start()
         elif self.state[i] == "stopped":
-            node.start_app()
+            node.start_app(timeout=300)  # after a whole-cluster stop: waits for the peers
         elif self.state[i] == "paused":
             node.resume()
         self.state[i] = "up"
@@ -201,8 +201,16 @@ class LocalTarget:
         if self.partitioned:
             self.cluster.heal()
             self.partitioned = False
+        # every node down at once: each start_app waits for its peers' tables, so all start
+        # together (one after another, the first would wait for the others in vain)
         for i in range(self.nodes_count):
-            self._start(i)
+            if self.state[i] != "up":
+                self._start_later(i)
+        for thread in self.starting:
+            thread.join(timeout=300)
+        self.starting.clear()
+        if any(state != "up" for state in self.state):
+            raise RuntimeError(f"nodes did not come back: {self.state}")
         for i in sorted(self.alarmed):
             self.cluster.nodes[i].set_memory_alarm(False)
         self.alarmed.clear()
@@ -310,11 +318,21 @@ def run_real(scenario, seed: int, adapter, wall_timeout: float = 300.0, backend:
         return make_result(scenario, seed, adapter, backend, [], [], time.monotonic(),
                            f"not supported on the {backend} backend: {reason}")  # fmt: skip
     setup = scenario.setup
+    started = time.monotonic()
     target = shared_target(setup.nodes, int(setup.net_ticktime), backend)
-    target.reset()
-    target.fresh_vhost(f"warren-{scenario.name}-{seed}-{time.monotonic_ns()}")
+    try:
+        target.reset()
+        target.fresh_vhost(f"warren-{scenario.name}-{seed}-{time.monotonic_ns()}")
+    except RuntimeError as exc:  # the cluster the previous run left cannot be mended: anew
+        close_shared(backend)
+        return make_result(scenario, seed, adapter, backend, [], [], started,
+                           f"the {backend} cluster could not be reset before the run ({exc}); "
+                           "the next run starts a fresh one")  # fmt: skip
     try:
         return run_realtime(scenario, seed, adapter, target, backend, wall_timeout)
     finally:
-        target.reset()
-        target.drop_vhost()
+        try:
+            target.reset()
+            target.drop_vhost()
+        except RuntimeError:  # this run's result stands; the next run gets a fresh cluster
+            close_shared(backend)

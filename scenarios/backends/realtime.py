@@ -21,6 +21,7 @@ that writes into the run's history.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import time
 
@@ -30,6 +31,7 @@ from client.runtime import RealRuntime
 from scenarios.backends.isolation import RoleLinks
 from scenarios.runner import Env, guarded, instrumented, make_result, spawn_roles, watch
 
+FAULT_TIMEOUT = 300.0  # a fault call (a CLI call, a relaunch) that takes longer is abandoned
 ROLE_FAULTS = ("isolate", "rejoin")  # through per-role proxies (scenarios.backends.isolation)
 #: real seconds a run may go on after its last timed fault and its publishers' nominal
 #: end: a client still busy then is taken as hung (a virtual run has its full duration)
@@ -95,6 +97,7 @@ def _play(scenario, env, adapter, target, links, history, threads, escaped, spaw
 
     timed = sorted((f for f in scenario.faults if f.at is not None), key=lambda f: f.at)
     conditional = [f for f in scenario.faults if f.when is not None]
+    env.faults_done_at = float("-inf") if timed else float("inf")  # before any role starts
     spawn("faults", guarded(env, "faults", schedule, timed, fire, escaped=escaped))
     if conditional:
         spawn("watcher", lambda: watch(env, conditional, fire))
@@ -152,10 +155,30 @@ def busy_until(scenario) -> float:
 def schedule(env: Env, timed: list, fire) -> None:
     """Apply timed faults at their times; stop early only once every sent message was
     delivered. A run that merely went quiet (a hung client) still gets its repairs (resume,
-    start, remove_toxic) on time, so a client is never blamed for a fault left in place."""
-    for fault in timed:
-        while env.clock() < fault.at:
-            if env.drained():
-                return
-            time.sleep(min(0.05, max(0.0, fault.at - env.clock())))
-        fire(fault)
+    start, remove_toxic) on time, so a client is never blamed for a fault left in place.
+
+    Faults due at the same moment are applied together, one thread each: on real nodes a
+    ``stop`` (rabbitmqctl) takes about a second, so three stops at 1.0 s applied in turn
+    would leave the last node up until 3 s, where the simulated cluster stops all three at
+    once."""
+    try:
+        for at, group in itertools.groupby(timed, key=lambda f: f.at):
+            while env.clock() < at:
+                if env.drained():
+                    return
+                time.sleep(min(0.05, max(0.0, at - env.clock())))
+            _fire_together(list(group), fire)
+            env.faults_done_at = at
+    finally:
+        env.faults_done_at = float("inf")
+
+
+def _fire_together(faults: list, fire) -> None:
+    if len(faults) == 1:
+        fire(faults[0])
+        return
+    threads = [threading.Thread(target=fire, args=(f,), daemon=True) for f in faults]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=FAULT_TIMEOUT)

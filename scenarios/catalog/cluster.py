@@ -56,6 +56,18 @@ SCENARIOS = (
         publisher=Publisher(messages=400),
     ),
     pipeline(
+        "cluster.majority-killed",
+        "two of three nodes are killed; pause_minority stops the third until one is back",
+        "nothing is served while a single node is up (it is a minority); the clients recover "
+        "when node1 returns, and nothing confirmed is lost",
+        (
+            Fault("kill", ("node1",), at=3.0),
+            Fault("kill", ("node2",), at=3.0),
+            Fault("start", ("node1",), at=15.0),
+        ),  # fmt: skip
+        publisher=Publisher(confirm_timeout=30.0),
+    ),
+    pipeline(
         "cluster.resource-alarm",
         "a memory alarm blocks publishers for 10 s",
         "publishes wait (connection.blocked), are confirmed after the clear, nothing lost",

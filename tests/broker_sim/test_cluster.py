@@ -76,7 +76,7 @@ def test_kill_resets_sockets_and_stop_sends_320():
 
 
 def test_durable_classic_queue_keeps_persistent_messages_across_a_crash():
-    cluster, _ = make_cluster(2)
+    cluster, _ = make_cluster(3)  # with 2, pause_minority would stop the survivor too
     a = connect(cluster, "node1")
     a.send(1, C.Queue.Declare(queue="d", durable=True), C.Queue.Declare(queue="t"))
     a.publish(1, "", "d", b"persistent", delivery_mode=2)
@@ -186,8 +186,8 @@ def test_without_a_majority_publishes_wait_and_are_confirmed_when_it_returns():
     peer.take()
     peer.publish(1, "", "qq", b"one", delivery_mode=2)
     assert acks(peer) == [(1, False)]
-    cluster.kill("node2")
-    cluster.kill("node3")
+    cluster.stop("node2")  # stop_app: the quorum loses its members, node1 keeps serving
+    cluster.stop("node3")  # (killed, node1 would be a minority: see below)
     peer.publish(1, "", "qq", b"two", delivery_mode=2)
     clock.advance(5, cluster.node("node1"))
     assert acks(peer) == [], "no majority: no confirm"
@@ -210,3 +210,37 @@ def test_partition_pauses_the_minority():
     assert not cluster.reachable("rabbit@node1", "rabbit@node2")
     cluster.heal()
     assert cluster.node("node1").state == "running"
+
+
+def test_killing_a_majority_pauses_the_survivor_until_one_node_is_back():
+    """pause_minority counts Erlang nodes, whatever took them down (rabbit_node_monitor's
+    handle_dead_node: ``majority([Node])`` after a nodedown): with two of three nodes
+    killed the third stops serving, and comes back once a majority runs again."""
+    cluster, _ = make_cluster(3)
+    peer = connect(cluster, "node3")
+    cluster.kill("node1")
+    assert cluster.node("node3").state == "running"  # two of three: still a majority
+    cluster.kill("node2")
+    assert cluster.node("node3").state == "minority"
+    closes = [m for m in peer.methods() if isinstance(m, C.Connection.Close)]
+    assert closes and closes[0].reply_code == 320
+    cluster.start("node1")
+    assert [cluster.node(n).state for n in ("node1", "node3")] == ["running", "running"]
+
+
+def test_stopping_two_apps_leaves_the_third_serving():
+    """``stop`` is ``rabbitmqctl stop_app``: the Erlang nodes stay up, so the survivor is
+    not in a minority (handle_dead_node is about nodes, not the rabbit application)."""
+    cluster, _ = make_cluster(3)
+    cluster.stop("node1")
+    cluster.stop("node2")
+    assert cluster.node("node3").state == "running"
+
+
+def test_a_hang_seen_counts_as_a_node_down_for_the_majority():
+    cluster, clock = make_cluster(3)
+    cluster.kill("node1")
+    cluster.pause("node2")
+    assert cluster.node("node3").state == "running"  # the hang is not seen yet
+    clock.advance(cluster.net_ticktime + 1, cluster.node("node3"))
+    assert cluster.node("node3").state == "minority"

@@ -28,7 +28,7 @@ REPLY_TO = "amq.rabbitmq.reply-to"
 
 @pytest.fixture
 def cluster():
-    with SimCluster(nodes=2, seed=5) as c:
+    with SimCluster(nodes=3, seed=5) as c:  # of 2, pause_minority stops the survivor too
         yield c
 
 
@@ -96,7 +96,7 @@ class KombuRequester:
 
 
 def test_a_reply_to_a_dead_node_is_dropped_and_the_kombu_client_times_out(cluster):
-    url1, url2 = cluster.urls
+    url1, url2, _ = cluster.urls
     worker = pika_conn(url1)
     wch = worker.channel()
     wch.queue_declare("rpc", durable=True)  # a classic queue on node1
@@ -145,7 +145,7 @@ def test_a_reply_to_a_dead_node_is_dropped_and_the_kombu_client_times_out(cluste
 def test_a_reply_from_a_dead_workers_node_never_arrives_and_the_pika_client_times_out(cluster):
     """The other way round: the worker's node dies before it replies. The requester on the
     surviving node keeps its connection and its reply consumer, and gives up by deadline."""
-    url1, url2 = cluster.urls
+    url1, url2, _ = cluster.urls
     setup = pika_conn(url1)
     setup.channel().queue_declare("rpc", durable=True)
     requester = pika_conn(url2)
@@ -166,7 +166,7 @@ def test_a_reply_from_a_dead_workers_node_never_arrives_and_the_pika_client_time
 
 
 def test_confirms_for_a_queue_whose_home_node_is_down(cluster):
-    url1, url2 = cluster.urls
+    url1, url2, _ = cluster.urls
     owner = pika_conn(url1)
     och = owner.channel()
     och.queue_declare("durable-q", durable=True)
