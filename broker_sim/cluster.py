@@ -21,8 +21,9 @@ A hung node is not seen at once. Its peers notice a silent node only after Erlan
 ``net_ticktime`` (60 s by default; RabbitMQ's docs give 45-75 s, Warren takes the tick
 itself so a run stays deterministic). Until then nothing in the cluster changes for its
 consumers and queues (``seen_reachable``): a pause shorter than the tick goes unnoticed, as
-a 6 s ``docker pause`` does on real nodes. Quorum queues are the exception: Ra's own
-failure detector replaces a hung leader within seconds (``election_timeout``). A node that
+a 6 s ``docker pause`` does on real nodes. That holds for quorum queues too: a hung leader
+stalls its queue until then, and is replaced only once it is seen down (broker_sim.quorum,
+measured on RabbitMQ 3.10). A node that
 resumes after its peers saw it down finds itself alone: under pause_minority it stops
 serving (``minority``) and stays so until it is restarted (measured on RabbitMQ 3.10:
 "the partition persists", ../shared/notes/docker.md).
@@ -145,6 +146,10 @@ class Cluster:
         """What the other nodes believe: a hung node counts as up until the net tick."""
         state = self.nodes[name].state
         return state != RUNNING and (state != PAUSED or name in self._hang_seen)
+
+    def hung_unseen(self, name: str) -> bool:
+        """Paused, and not yet noticed by its peers (before ``net_ticktime``)."""
+        return self.nodes[name].state == PAUSED and name not in self._hang_seen
 
     def seen_reachable(self, a: str, b: str) -> bool:
         """``reachable`` as the peers see it (a hang is noticed only after ``net_ticktime``)."""

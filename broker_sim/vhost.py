@@ -482,11 +482,11 @@ class VHost:
             serving = q.serving_node
             for consumer in list(q.consumers):
                 node = consumer.channel.conn.node.name
-                if serving is None or cluster.seen_reachable(node, serving):
-                    continue
-                if q.kind == "quorum" and cluster.seen_down(node):
+                if q.kind == "quorum" and cluster.seen_down(node):  # with or without a leader
                     q.consumers.remove(consumer)
                     consumer.channel.release_queue(q)
+                elif serving is None or cluster.seen_reachable(node, serving):
+                    continue
                 elif q.kind == "classic":
                     q.consumers.remove(consumer)
                     consumer.channel.server_cancel(consumer)

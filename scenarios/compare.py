@@ -76,9 +76,7 @@ def markdown(
 
 def run_compare(args: argparse.Namespace) -> int:
     try:
-        scenarios = catalog.select(catalog.builtin(), args.pattern)
-        if not scenarios:
-            raise ScenarioError(f"no scenario matches -k {args.pattern!r}")
+        scenarios = catalog.select_builtin(args.pattern)
     except ScenarioError as exc:
         print(f"warren compare: {exc}", file=sys.stderr)
         return 2

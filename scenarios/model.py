@@ -41,6 +41,10 @@ class Setup:
     queue_arguments: dict = field(default_factory=dict)
     election_timeout: float = 1.0
     net_ticktime: float = 60.0
+    # the node (index) that declares the work queue before any role starts: RabbitMQ makes
+    # the declaring connection's node a classic queue's home and a quorum queue's first
+    # leader, and on real nodes the roles would race for it
+    leader: int = 0
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,7 @@ class Env:
         # faults due up to this time have taken effect: at once in a world; on real nodes
         # the real-time schedule moves it after each fault call returns (a CLI call: ~1 s)
         self.faults_done_at = float("inf")
+        self.queue_ready = False  # the setup declared the work queue (declare_work_queue)
 
     # -- the adapter's surface -----------------------------------------------------------------
 
@@ -115,6 +116,13 @@ class Env:
 
     def sleep(self, seconds: float) -> None:
         self._sleep(seconds)
+
+    def wait_for_queue(self, timeout: float = 30.0) -> None:
+        """Until the setup has declared the work queue on its leader node (bounded: a
+        setup that failed is reported as escaped, and the roles go on)."""
+        deadline = self.clock() + timeout
+        while not self.queue_ready and self.clock() < deadline:
+            self.sleep(0.01)
 
     def wait_for_faults(self, at: float, timeout: float = 120.0) -> None:
         """Until the faults due at ``at`` have taken effect (bounded by ``timeout``), so
@@ -322,18 +330,43 @@ def instrumented(adapter, target):
     return recording(target, libraries)
 
 
+def declare_work_queue(env: Env) -> None:
+    """The setup role: the bundled client declares the work queue through the scenario's
+    ``leader`` node, before the roles start, so that its home (classic) or first leader
+    (quorum) is the same on every backend and every run."""
+    from client import Connection
+
+    try:
+        conn = Connection(env.urls([env.scenario.setup.leader]), runtime=env.runtime)
+        with conn:
+            env.queue(conn.default_channel).declare()
+    finally:
+        env.queue_ready = True
+
+
+def _after_setup(env: Env, body):
+    def run() -> None:
+        env.wait_for_queue()
+        body()
+
+    return run
+
+
 def spawn_roles(env: Env, scenario: Scenario, adapter, escaped: list, spawn) -> str | None:
-    """Start every role of ``scenario`` with ``spawn(name, body)``; an error text if the
-    adapter cannot play one."""
+    """Start every role of ``scenario`` with ``spawn(name, body)``, once the setup role has
+    declared the work queue; an error text if the adapter cannot play one."""
+    if scenario.publishers or scenario.consumers:
+        spawn("setup", guarded(env, "setup", declare_work_queue, escaped=escaped))
+    else:
+        env.queue_ready = True
     for spec in scenario.publishers:
-        spawn(
-            spec.name,
-            guarded(
-                env, spec.name, adapter.publisher, spec, escaped=escaped, done=env.publishers_left
-            ),
+        body = guarded(
+            env, spec.name, adapter.publisher, spec, escaped=escaped, done=env.publishers_left
         )
+        spawn(spec.name, _after_setup(env, body))
     for spec in scenario.consumers:
-        spawn(spec.name, guarded(env, spec.name, adapter.consumer, spec, escaped=escaped))
+        body = guarded(env, spec.name, adapter.consumer, spec, escaped=escaped)
+        spawn(spec.name, _after_setup(env, body))
     if scenario.probe is not None:
         probe = getattr(adapter, "probe", None)
         if probe is None:

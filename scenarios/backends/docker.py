@@ -201,15 +201,22 @@ class DockerCluster:
             raise
         return self
 
-    def _engine(self) -> None:
-        docker = _sdk()
+    @staticmethod
+    def _answering_client():
+        """A client of the engine that answers a ping now, or None."""
         try:
-            client = docker.from_env(timeout=30)
+            client = _sdk().from_env(timeout=30)
             client.ping()
-            self.client = client
-            return
+            return client
+        except DockerUnavailable:
+            raise
         except Exception:
-            pass
+            return None
+
+    def _engine(self) -> None:
+        self.client = self._answering_client()
+        if self.client is not None:
+            return
         dockerd = shutil.which("dockerd")
         if dockerd is None:
             raise DockerUnavailable(
@@ -231,13 +238,10 @@ class DockerCluster:
         while time.monotonic() < deadline:
             if self.dockerd.poll() is not None:
                 break
-            try:
-                client = docker.from_env(timeout=30)
-                client.ping()
-                self.client = client
+            self.client = self._answering_client()
+            if self.client is not None:
                 return
-            except Exception:
-                time.sleep(0.2)
+            time.sleep(0.2)
         raise DockerUnavailable(
             f"dockerd did not answer within 30 s (exit {self.dockerd.poll()}); log tail: "
             f"{_tail(log_path.read_text(errors='replace'), 6)}"

@@ -285,6 +285,11 @@ def shared_target(nodes: int, net_ticktime: int, backend: str = "local"):
         close_shared(backend)
         target = None
     if target is None:
+        # before starting: a SIGTERM while the nodes boot must still stop them (their own
+        # sessions outlive this process otherwise)
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # atexit runs on SIGTERM too
+            with contextlib.suppress(ValueError):  # not the main thread: leave it
+                signal.signal(signal.SIGTERM, _exit_on_sigterm)
         if backend == "docker":
             from scenarios.backends.docker_run import DockerTarget
 
@@ -293,9 +298,6 @@ def shared_target(nodes: int, net_ticktime: int, backend: str = "local"):
             target = LocalTarget(nodes, net_ticktime).start()
         _shared[backend] = target
         atexit.register(close_shared, backend)
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # atexit runs on SIGTERM too
-            with contextlib.suppress(ValueError):  # not the main thread: leave it
-                signal.signal(signal.SIGTERM, _exit_on_sigterm)
     return target
 
 

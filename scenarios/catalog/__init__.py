@@ -107,6 +107,14 @@ def select(scenarios: list[Scenario], pattern: str | None) -> list[Scenario]:
     ]
 
 
+def select_builtin(pattern: str | None) -> list[Scenario]:
+    """The built-in scenarios ``-k pattern`` selects, or ScenarioError when none."""
+    chosen = select(builtin(), pattern)
+    if not chosen:
+        raise ScenarioError(f"no scenario matches -k {pattern!r}")
+    return chosen
+
+
 def find(name: str, extra: tuple[str, ...] = ()) -> Scenario:
     everything = builtin() + [s for source in extra for s in load(source)]
     for scenario in everything:

@@ -29,6 +29,26 @@ SCENARIOS = (
         consumer=ConsumerSpec(nodes=(2, 1, 0)),
     ),
     pipeline(
+        "cluster.quorum-leader-hung",
+        "the quorum queue's leader node (node1) hangs for 37 s, net_ticktime 60",
+        "no new leader before the peers see the hang (RabbitMQ 3.10: Ra does not replace a "
+        "hung leader by itself), so publishes stall until the resume; nothing confirmed is "
+        "lost",
+        (Fault("pause", ("node1",), at=3.0), Fault("resume", ("node1",), at=40.0)),
+        publisher=Publisher(heartbeat=4, confirm_timeout=5.0),
+        expect={"max_publish_recovery": ">= 30"},
+    ),
+    pipeline(
+        "cluster.quorum-leader-hung-short-tick",
+        "the quorum queue's leader node (node1) hangs, net_ticktime 10",
+        "the peers see the hang after the tick and elect a new leader: publishes flow again "
+        "within ~15 s; nothing confirmed is lost",
+        (Fault("pause", ("node1",), at=3.0), Fault("resume", ("node1",), at=40.0)),
+        publisher=Publisher(heartbeat=4, confirm_timeout=5.0),
+        setup=Setup(net_ticktime=10.0),
+        expect={"max_publish_recovery": "<= 20"},
+    ),
+    pipeline(
         "cluster.partition-minority",
         "node1 is cut off from the others (pause_minority: it stops serving)",
         "clients on node1 move to the majority side; nothing confirmed is lost",

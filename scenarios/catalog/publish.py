@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from scenarios.catalog.kombu_notes import CONFIRM_THEN_CLOSE
 from scenarios.catalog.pika_notes import SLOW_HEARTBEAT_CHECK
-from scenarios.model import Fault, Publisher, pipeline
+from scenarios.model import Fault, Publisher, Setup, pipeline
 
 _TOXIC_BLACKHOLE = Fault("add_toxic", ("node1", "timeout"), {"timeout": 0}, at=3.0)
 _FAULTS = {
@@ -21,7 +21,8 @@ _KOMBU = {"hung-node": CONFIRM_THEN_CLOSE, "dead-link": CONFIRM_THEN_CLOSE}
 _WHAT = {
     "kill": "node1, the publisher's node, is killed (sockets reset) and restarted",
     "graceful-stop": "node1 is stopped gracefully (320 CONNECTION_FORCED) and restarted",
-    "hung-node": "node1 hangs (sockets open, silence) past two heartbeats",
+    "hung-node": "node1 hangs (sockets open, silence) past two heartbeats; the quorum "
+    "queue's leader is node2 (a hung leader stalls its queue: cluster.quorum-leader-hung)",
     "dead-link": "the publisher's link to node1 becomes a black hole (Toxiproxy timeout 0)",
 }
 
@@ -34,6 +35,7 @@ SCENARIOS = tuple(
         faults,
         publisher=Publisher(heartbeat=4),
         expect={"max_publish_recovery": "<= 15"},
+        setup=Setup(leader=1 if fault == "hung-node" else 0),
         kombu_weakness=_KOMBU.get(fault),
         pika_weakness=_KOMBU.get(fault) and SLOW_HEARTBEAT_CHECK,
     )

@@ -244,3 +244,34 @@ def test_a_hang_seen_counts_as_a_node_down_for_the_majority():
     assert cluster.node("node3").state == "running"  # the hang is not seen yet
     clock.advance(cluster.net_ticktime + 1, cluster.node("node3"))
     assert cluster.node("node3").state == "minority"
+
+
+def test_a_hung_quorum_leader_stalls_its_queue_until_its_peers_see_it_down():
+    """Measured on RabbitMQ 3.10 (3 nodes, SIGSTOP of the leader's node): with
+    net_ticktime 60 no new leader within a 45 s hang, confirms only after the resume; with
+    net_ticktime 10 a new leader ~12 s after the stop. Ra does not replace a hung leader by
+    itself: the Erlang distribution declaring the node down does."""
+    cluster, clock = make_cluster(3, seed=3)
+    declare_quorum(connect(cluster, "node3"))
+    peer = connect(cluster, "node1")
+    peer.send(1, C.Confirm.Select())
+    peer.take()
+    queue = cluster.vhosts["/"].queues["qq"]
+    assert queue.leader == "rabbit@node3"
+    cluster.pause("node3")
+    peer.publish(1, "", "qq", b"held", delivery_mode=2)
+    clock.advance(cluster.net_ticktime - 1, cluster.node("node1"))
+    assert queue.leader == "rabbit@node3" and acks(peer) == [], "stalled, not re-elected"
+    clock.advance(1 + cluster.election_timeout + 0.1, cluster.node("node1"))
+    assert queue.leader in ("rabbit@node1", "rabbit@node2")
+    assert acks(peer) == [(1, False)]
+
+
+def test_a_short_hang_of_the_leader_changes_no_leader():
+    cluster, clock = make_cluster(3, seed=3)
+    declare_quorum(connect(cluster, "node3"))
+    cluster.pause("node3")
+    clock.advance(5, cluster.node("node1"))
+    cluster.resume("node3")
+    assert cluster.vhosts["/"].queues["qq"].leader == "rabbit@node3"
+    assert "quorum-leader-lost" not in [e.kind for e in cluster.events]

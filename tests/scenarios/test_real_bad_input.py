@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 
 import psutil
 import pytest
@@ -89,3 +90,41 @@ def test_a_node_that_will_not_boot_fails_at_once_with_its_log_tail(sbin, tmp_pat
     assert f"rabbitmq-server {node.name} exited" in message
     assert "no_such_setting_at_all" in message  # the tail says which line is wrong
     assert beams_under(tmp_path) == []
+
+
+def test_sigterm_while_the_cluster_boots_leaves_nothing_running(sbin, tmp_path):
+    """`warren run --backend local` stopped (SIGTERM) while its nodes boot: every process
+    it started is stopped, and its namespaces and bridge are gone."""
+    code = (
+        "import sys\n"
+        "from scenarios.backends import local_run\n"
+        "print('starting', flush=True)\n"
+        "local_run.shared_target(3, 60)\n"
+    )
+    before = namespaces()
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "starting"
+    deadline = time.monotonic() + 60
+    while not beams_of(proc.pid) and time.monotonic() < deadline:  # a node is booting
+        time.sleep(0.2)
+    assert beams_of(proc.pid), "no node started within 60 s"
+    started = beams_of(proc.pid)
+    proc.terminate()
+    assert proc.wait(timeout=120) != 0
+    assert [pid for pid in started if psutil.pid_exists(pid)] == []
+    assert namespaces() - before == set()
+
+
+def namespaces() -> set[str]:
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in names.splitlines() if line.startswith("warren-")}
+
+
+def beams_of(parent: int) -> list[int]:
+    """The rabbitmq-server launchers and beams under ``parent`` (new sessions included:
+    found through the launcher's parent)."""
+    try:
+        children = psutil.Process(parent).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    return [c.pid for c in children if c.name() in ("beam.smp", "rabbitmq-server")]
