@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from pamqp import commands as C
 
-from client.errors import AMQPChannelError, AMQPError, PublishTimeout
+from client.errors import AMQPChannelError, AMQPError, MessageNacked, PublishTimeout
 from client.message import Message, accept_content_types
 
 
@@ -212,7 +212,7 @@ class RecoverableChannel:
                     f"({low.connection.blocked})",
                     sent=False,
                 )
-        low.basic_publish(body, exchange, routing_key, properties, mandatory, immediate)
+        tag = low.basic_publish(body, exchange, routing_key, properties, mandatory, immediate)
         if not self.confirm or confirm_timeout is None:
             return
         wait = confirm_timeout if deadline is None else min(confirm_timeout, deadline - clock())
@@ -220,6 +220,9 @@ class RecoverableChannel:
             if deadline is not None and clock() >= deadline:
                 raise PublishTimeout("publish not confirmed before its timeout", sent=True)
             raise TimeoutError(f"publish not confirmed within {confirm_timeout} s")
+        if tag in low.nacked:  # answered, but the broker does not have it: not confirmed
+            low.nacked.discard(tag)
+            raise MessageNacked(f"publish {tag} on channel {low.number} nacked by the broker")
 
     def get_message(self, queue: str, no_ack: bool, accept=None) -> Message | None:
         event = self._ready().basic_get(queue, no_ack=no_ack)

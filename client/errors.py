@@ -109,6 +109,15 @@ class IrrecoverableChannelError(AMQPChannelError):
     pass
 
 
+class MessageNacked(RecoverableChannelError):
+    """The broker answered a confirmed publish with basic.nack: it does not have the
+    message (py-amqp's amqp.exceptions.MessageNacked). Recoverable: ``ensure`` (and
+    ``publish(retry=True)``) sends it again, with its message_id, after the back-off."""
+
+    def __init__(self, reply_text: str = "message nacked by the broker", *args, **kwargs):
+        super().__init__(reply_text, *args, **kwargs)
+
+
 class ConsumerCancelled(RecoverableConnectionError):
     """The broker cancelled a consumer (basic.cancel from the server)."""
 

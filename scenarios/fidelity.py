@@ -1,7 +1,7 @@
 """``warren fidelity``: is the simulator's verdict RabbitMQ's? Every catalog scenario that
 both backends support runs with the same client on the simulated cluster (virtual time,
 deterministic) and on a real cluster (``--real local``: rabbitmq-server processes;
-``docker`` once its backend runs the catalog), and the table says, per scenario, the
+``--real docker``: containers), and the table says, per scenario, the
 verdict and key figures on each (recovery s, lost, duplicated) and whether the verdicts
 agree. A disagreement is either a simulator bug to fix or a RabbitMQ behaviour to explain:
 :data:`EXPLAINED` holds the explanations, printed in the table's last column.
@@ -26,7 +26,7 @@ from scenarios.checker import format_value
 from scenarios.model import ScenarioError
 from scenarios.runner import run_many
 
-REAL_BACKENDS = ("local",)
+REAL_BACKENDS = ("local", "docker")
 COLUMNS = ("scenario", "sim", "sim figures", "real", "real figures", "agree", "why they differ")
 #: scenario -> the RabbitMQ behaviour behind a known disagreement
 EXPLAINED: dict[str, str] = {}
@@ -68,8 +68,8 @@ def run_fidelity(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print(f"warren fidelity: {exc}", file=sys.stderr)
         return 2
-    skipped = [(s.name, unsupported(s)) for s in scenarios if unsupported(s)]
-    chosen = [s for s in scenarios if not unsupported(s)]
+    skipped = [(s.name, unsupported(s, args.real)) for s in scenarios if unsupported(s, args.real)]
+    chosen = [s for s in scenarios if not unsupported(s, args.real)]
     started = time.monotonic()
     sims = {r.scenario: r for r in run_many(chosen, [args.seed], args.client, "virtual", 1)}
     pairs = []

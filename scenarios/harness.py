@@ -14,7 +14,11 @@ On the **live** backend the cluster is a :class:`~broker_sim.SimCluster` on loop
 client connects by URL (also from other processes), roles run as daemon threads joined
 within ``until`` real seconds, and timed faults fire from a timer thread. Both record the
 history of kombu, pika and aio-pika calls (``scenarios.instrument``) and of the bundled
-client, and the faults applied (``schedule``).
+client, and the faults applied (``schedule``). On the **local** and **docker** backends the
+cluster is the process's shared real RabbitMQ cluster (scenarios.backends.local_run: started
+at the first test, stopped at exit), each test in a vhost of its own behind the nodes'
+Toxiproxy proxies; roles and faults run as on the live backend, and the cluster is put back
+whole after the test. Real runs do not replay exactly: the seed only names the run.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from broker_sim.drivers.world_links import HOST, NODE_PORT
 from broker_sim.urls import amqp_url
 from scenarios.checker import figures
 
-BACKENDS = ("virtual", "live")
-LATER_BACKENDS = ("local", "docker")  # real RabbitMQ: a later issue
+BACKENDS = ("virtual", "live", "local", "docker")
+REAL_BACKENDS = ("local", "docker")  # real RabbitMQ (scenarios.backends.local_run)
 LIBRARIES = ("kombu", "pika", "aio_pika")
 
 
@@ -50,10 +54,6 @@ class Settings:
     net_ticktime: float = 60.0  # how long a hung node goes unnoticed by its peers
 
     def __post_init__(self) -> None:
-        if self.backend in LATER_BACKENDS:
-            raise HarnessError(
-                f"backend {self.backend!r} is not available yet (backends: {', '.join(BACKENDS)})"
-            )
         if self.backend not in BACKENDS:
             raise HarnessError(f"unknown backend {self.backend!r}: one of {', '.join(BACKENDS)}")
         if not isinstance(self.nodes, int) or isinstance(self.nodes, bool) or self.nodes < 1:
@@ -64,7 +64,8 @@ class Settings:
 
 def open_harness(settings: Settings):
     """A started harness for ``settings`` (close it with ``close()``)."""
-    harness = VirtualHarness(settings) if settings.backend == "virtual" else LiveHarness(settings)
+    kinds = {"virtual": VirtualHarness, "live": LiveHarness}
+    harness = kinds.get(settings.backend, RealHarness)(settings)
     harness.setup_access()
     return harness
 
@@ -286,3 +287,80 @@ class LiveHarness(_Harness):
         left = [t.name for t in self._threads if t.is_alive()]
         if left:
             raise HarnessError(f"roles {left} still running after the test and its cluster ended")
+
+
+class RealHarness(LiveHarness):
+    """``local`` / ``docker``: a real cluster shared by the process's tests, a fresh vhost
+    (and the marker's users and vhosts) per test, removed again at the end."""
+
+    def __init__(self, settings: Settings) -> None:
+        from scenarios.backends.local_run import shared_target
+        from scenarios.backends.realtime import LiveHistory
+
+        _Harness.__init__(self, settings)
+        self.backend = settings.backend
+        self.started = time.monotonic()
+        self.target = shared_target(settings.nodes, int(settings.net_ticktime), settings.backend)
+        self.target.reset()
+        self.vhost = self.target.fresh_vhost(f"warren-test-{time.monotonic_ns()}")
+        self._history = LiveHistory(self.started)
+        self._threads, self._timers, self._errors = [], [], []
+        self._made: list[tuple[str, str]] = []  # ("user" | "vhost", name) to remove after
+
+    @property
+    def urls(self) -> list[str]:
+        return [self.target.url(i) for i in range(self.settings.nodes)]
+
+    @property
+    def toxiproxy_url(self) -> str:
+        return self.target.toxiproxy_url
+
+    def amqp_url(self, node: int = 0, user="guest", password="guest", vhost=None) -> str:
+        """One node's URL (through its proxy); the test's own vhost unless told."""
+        host, port = self._address(node)
+        return amqp_url(host, port, user, password, self.vhost if vhost is None else vhost)
+
+    def setup_access(self) -> None:
+        for vhost in self.settings.vhosts:
+            self.target.ctl("add_vhost", vhost)
+            self._made.append(("vhost", vhost))
+            self.target.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        for user, password in self.settings.users.items():
+            self.target.ctl("add_user", user, password)
+            self._made.append(("user", user))
+            for vhost in (self.vhost, *self.settings.vhosts):
+                self.target.ctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+
+    def _address(self, node: int) -> tuple[str, int]:
+        return "127.0.0.1", self.target.node_ports[node]
+
+    def _apply(self, action, args, kwargs) -> None:
+        from scenarios.model import Fault
+
+        self._note(self.now(), action, args, kwargs)
+        if callable(action):
+            action(*args, **kwargs)
+            return
+        self._history.record("fault", action=" ".join([action, *map(str, args)]))
+        try:
+            self.target.apply(Fault(action, tuple(args), dict(kwargs), at=0.0))
+        except (ValueError, KeyError, RuntimeError) as exc:
+            self._errors.append(f"{action} {args}: {exc}")
+
+    def replay(self, nodeid: str) -> str:
+        return f"pytest '{nodeid}' --warren-backend {self.backend} (real nodes: not exact)"
+
+    def close(self) -> None:
+        """Stop the timers, put the cluster back whole, remove the test's vhosts and users;
+        the cluster itself stays for the next test (stopped at exit)."""
+        for timer in self._timers:
+            timer.cancel()
+        for thread in self._threads:
+            thread.join(5.0)
+        self.target.reset()
+        for kind, name in reversed(self._made):
+            self.target.ctl(f"delete_{kind}", name)
+        self.target.drop_vhost()
+        left = [t.name for t in self._threads if t.is_alive()]
+        if left:
+            raise HarnessError(f"roles {left} still running after the test ended")

@@ -67,6 +67,14 @@ class DockerTarget:
     def reset(self) -> None:
         self.cluster.reset()
 
+    @property
+    def toxiproxy_url(self) -> str:
+        return self.cluster.toxiproxy_url
+
+    def ctl(self, *args: str) -> str:
+        """rabbitmqctl on a running node (the admin of a user's test)."""
+        return self.cluster.ctl(self.cluster._any_running(), *args)
+
     def fresh_vhost(self, name: str) -> str:
         self.cluster.add_vhost(name)
         self.vhost = name

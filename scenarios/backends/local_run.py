@@ -258,6 +258,15 @@ class LocalTarget:
         running = [n for n in self.cluster.nodes if self._app_running(n)] or self.cluster.nodes
         return json.loads(running[0].ctl("cluster_status", "--formatter", "json", timeout=90))
 
+    @property
+    def toxiproxy_url(self) -> str:
+        return self.proxy.url
+
+    def ctl(self, *args: str) -> str:
+        """rabbitmqctl on the first node whose app runs (the admin of a user's test)."""
+        running = [n for n in self.cluster.nodes if self._app_running(n)] or self.cluster.nodes
+        return running[0].ctl(*args)
+
     def fresh_vhost(self, name: str) -> str:
         node = self.cluster.nodes[0]
         node.add_vhost(name)

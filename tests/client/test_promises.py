@@ -35,6 +35,7 @@ from client import (
 from client.errors import AccessRefused, NotFound, PreconditionFailed, ResourceLocked
 from client.mixins import ConsumerMixin
 from client.protocol import ClientProtocol
+from client.runtime import RecordingRuntime
 from tests.drain import drain_until
 
 FOREVER = {"max_retries": None, "interval_start": 0.2, "interval_step": 0.2, "interval_max": 1}
@@ -705,3 +706,29 @@ def test_in_the_world_an_alarm_holds_a_publisher_until_it_clears():
     assert outcome["depth_during"] == 1, "the publish made during the alarm was held"
     assert outcome["confirmed"] and outcome["confirmed_at"] - START >= 20
     assert world.cluster.vhosts["/"].queue("walarm").message_count == 2
+
+
+def test_a_nacked_publish_is_not_reported_as_confirmed(cluster):
+    """basic.nack means the broker does not have the message (RabbitMQ nacks a publish to a
+    durable classic queue whose home node is down, and the publishes a quorum queue held
+    while its leader changed): ``publish`` raises MessageNacked, the history says failed,
+    and with ``retry`` the publish is sent again until the broker takes it."""
+    from client.errors import MessageNacked
+
+    urls = cluster.urls
+    home = Connection(urls[0])
+    Queue("dq", durable=True)(home.default_channel).declare()
+    home.release()
+    cluster.kill("node1")
+    runtime = RecordingRuntime()
+    conn = Connection(urls[1], transport_options={"confirm_publish": True}, runtime=runtime)
+    producer = Producer(conn, routing_key="dq")
+    with pytest.raises(MessageNacked, match="nacked"):
+        producer.publish({"n": 1}, confirm_timeout=5)
+    kinds = [kind for _, kind, _ in runtime.history if kind.startswith("publish")]
+    assert "publish_ok" not in kinds and "publish_fail" in kinds
+    threading.Timer(1.0, cluster.start_node, args=("node1",)).start()
+    producer.publish({"n": 2}, retry=True, retry_policy=FOREVER, confirm_timeout=5)
+    conn.release()
+    with kombu.Connection(urls[0]) as reader:
+        assert reader.default_channel.queue_declare("dq", passive=True).message_count == 1

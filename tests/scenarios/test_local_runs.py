@@ -110,3 +110,43 @@ def test_a_partition_pauses_the_minority_at_once_and_heal_brings_it_back(target)
         target.apply(Fault("heal", (), {}, at=0.0))
     target.reset()
     assert running(target) == sorted(n.name for n in nodes)
+
+
+def test_the_warren_fixture_runs_a_users_kombu_worker_on_the_real_cluster(target):
+    """The harness the plugin's fixture yields, on ``--warren-backend local``: a kombu
+    publisher in the test's own vhost through the proxies, a real SIGKILL of the quorum
+    queue's leader, the history's
+    figures; the vhost and user are gone afterwards and the cluster is whole again."""
+    from scenarios.harness import Settings, open_harness
+
+    harness = open_harness(Settings(backend="local", users={"app": "pw"}))
+    sent = []
+    work = kombu.Queue("work", durable=True, queue_arguments={"x-queue-type": "quorum"})
+
+    def publisher():
+        with kombu.Connection(harness.url, transport_options={"confirm_publish": True}) as conn:
+            producer = conn.Producer()
+            publish = conn.ensure(producer, producer.publish, max_retries=20)
+            for n in range(20):
+                publish({"n": n}, routing_key="work", declare=[work])
+                sent.append(n)
+                harness.sleep(0.1)
+
+    try:
+        assert harness.vhost in harness.urls[0]
+        assert harness.vhost in harness.amqp_url(1, "app", "pw")
+        harness.spawn("publisher", publisher)
+        harness.at(0.5, "kill", "node1")
+        harness.run(until=60)
+        assert sent == list(range(20))
+        assert any(e[1] == "fault" for e in harness.history)
+        with kombu.Connection(harness.amqp_url(2, "app", "pw")) as conn:  # the marker's user
+            declared = conn.default_channel.queue_declare("work", passive=True)
+            assert declared.message_count == 20
+    finally:
+        vhost = harness.vhost
+        harness.close()
+    vhosts = target.cluster.nodes[0].ctl("list_vhosts", "--quiet").split()
+    users = target.cluster.nodes[0].ctl("list_users", "--quiet")
+    assert vhost not in vhosts and "app" not in users.split()
+    assert running(target) == sorted(n.name for n in target.cluster.nodes)

@@ -82,8 +82,7 @@ def test_a_failure_shows_the_fault_schedule_the_seed_and_the_replay_command(pyte
 @pytest.mark.parametrize(
     "marker, message",
     [
-        ('backend="cloud"', "unknown backend 'cloud': one of virtual, live"),
-        ('backend="docker"', "backend 'docker' is not available yet"),
+        ('backend="cloud"', "unknown backend 'cloud': one of virtual, live, local, docker"),
         ("nodes=0", "nodes must be an integer >= 1, got 0"),
         ("colour=1", "unexpected keyword argument 'colour'"),
     ],
