@@ -319,8 +319,7 @@ class RealRabbitNode:
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the node and its private epmd, by pid; idempotent."""
-        pids = [pid for pid in (self.pid, self.proc.pid if self.proc else None) if pid]
-        _terminate(pids, timeout)
+        _terminate(self._own_pids(), timeout)
         if self.proc is not None:
             try:
                 self.proc.wait(timeout=5)
@@ -333,6 +332,18 @@ class RealRabbitNode:
             self._log = None
         self.proc = None
         self.pid = None
+
+    def _own_pids(self) -> list[int]:
+        """The launcher, the beam (known once the node is ready) and, while it boots, every
+        process of the launcher's own session (``start_new_session``: the beam is there
+        before its pid file is read)."""
+        pids = {pid for pid in (self.pid, self.proc.pid if self.proc else None) if pid}
+        if self.proc is not None:
+            for proc in psutil.process_iter(["pid"]):
+                with contextlib.suppress(OSError, psutil.Error):
+                    if os.getsid(proc.info["pid"]) == self.proc.pid:
+                        pids.add(proc.info["pid"])
+        return sorted(pids)
 
     def _stop_epmd(self) -> None:
         for proc in psutil.process_iter(["name", "cmdline", "environ"]):
