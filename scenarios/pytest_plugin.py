@@ -11,8 +11,8 @@ Fixtures:
 
 Marker: ``@pytest.mark.warren(nodes=3, backend="virtual", seed=7, users={"app": "pw"},
 vhosts=("orders",))``; bad values are a usage error at collection, naming the test and the
-setting. Options: ``--warren-backend virtual|live|local|docker``, ``--warren-seed N`` (the seed of every
-``warren`` fixture, default 1: a failure on the virtual backend replays exactly).
+setting. Options: ``--warren-backend virtual|live|local|docker``, ``--warren-seed N`` (the
+seed of every ``warren`` fixture, default 1: a failure on the virtual backend replays exactly).
 
 On a failure, the report gets a "warren" section: backend, seed, the fault schedule as
 applied, and the command that runs the test again with the same seed.

@@ -3,7 +3,8 @@ queue missing where the client fails over to."""
 
 from __future__ import annotations
 
-from scenarios.catalog.kombu_notes import REDECLARE_404
+from scenarios.catalog.kombu_notes import CONFIRM_THEN_CLOSE, REDECLARE_404
+from scenarios.catalog.pika_notes import SLOW_HEARTBEAT_CHECK
 from scenarios.model import ConsumerSpec, Fault, Publisher, Setup, pipeline
 
 _rolling = tuple(
@@ -47,6 +48,8 @@ SCENARIOS = (
         publisher=Publisher(heartbeat=4, confirm_timeout=5.0),
         setup=Setup(net_ticktime=10.0),
         expect={"max_publish_recovery": "<= 20"},
+        kombu_weakness=CONFIRM_THEN_CLOSE,  # the publisher's node hangs, as publish.*-hung-node
+        pika_weakness=SLOW_HEARTBEAT_CHECK,
     ),
     pipeline(
         "cluster.partition-minority",

@@ -23,7 +23,7 @@ SCENARIOS = tuple(
         consumer=ConsumerSpec(style=style, heartbeat=4),
         expect={"max_consumer_silence": "<= 30"},
         kombu_weakness=POLITE_CLOSE if fault == "hung-node" and style != "simple" else None,
-        pika_weakness=SLOW_HEARTBEAT_CHECK if fault == "hung-node" and style != "simple" else None,
+        pika_weakness=SLOW_HEARTBEAT_CHECK if fault == "hung-node" else None,
     )
     for style in ("ensure", "mixin", "simple")
     for fault, faults in _ON_CONSUMER_NODE.items()

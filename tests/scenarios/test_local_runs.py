@@ -18,16 +18,22 @@ from tests.conftest import IN_CI
 
 
 @pytest.fixture(scope="module")
-def target():
+def shared():
     """The process's shared real cluster (net tick 60 as the catalog's), closed after."""
     try:
-        target = local_run.shared_target(3, 60)
+        local_run.shared_target(3, 60)
     except RabbitMQUnavailable as exc:
         if IN_CI:
             pytest.fail(f"CI=true and the real RabbitMQ cluster could not start: {exc}")
         pytest.skip(f"real rabbitmq-server unavailable: {exc}")
-    yield target
+    yield
     local_run.close_shared()
+
+
+@pytest.fixture
+def target(shared):
+    """The shared cluster now: a run whose reset failed replaces it with a fresh one."""
+    return local_run.shared_target(3, 60)
 
 
 def running(target) -> list[str]:
