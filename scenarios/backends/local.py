@@ -205,6 +205,7 @@ class RealRabbitNode:
             RABBITMQ_PID_FILE=str(p["pid"]),
             ERL_EPMD_PORT=str(self.epmd_port),
             ERL_EPMD_ADDRESS=self.host,
+            ERL_CRASH_DUMP=str(p["log"] / "erl_crash.dump"),  # not in the caller's cwd
         )
         if self.host != LOOPBACK:  # node names with an address: rabbit@10.213.x.y
             env["RABBITMQ_USE_LONGNAME"] = "true"
