@@ -72,6 +72,7 @@ def open_harness(settings: Settings):
 
 class _Harness:
     backend: str
+    vhost = "/"  # the vhost the test's URLs name (a real cluster gives each test its own)
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -85,10 +86,11 @@ class _Harness:
         """All nodes as a kombu failover URL (``;``-separated)."""
         return ";".join(self.urls)
 
-    def amqp_url(self, node: int = 0, user="guest", password="guest", vhost="/") -> str:
-        """One node's URL for another user or vhost (the marker's ``users`` / ``vhosts``)."""
+    def amqp_url(self, node: int = 0, user="guest", password="guest", vhost=None) -> str:
+        """One node's URL for another user or vhost (the marker's ``users`` / ``vhosts``);
+        the test's own vhost unless told."""
         host, port = self._address(node)
-        return amqp_url(host, port, user, password, vhost)
+        return amqp_url(host, port, user, password, self.vhost if vhost is None else vhost)
 
     def figures(self) -> dict:
         return figures(self.history)
@@ -314,11 +316,6 @@ class RealHarness(LiveHarness):
     @property
     def toxiproxy_url(self) -> str:
         return self.target.toxiproxy_url
-
-    def amqp_url(self, node: int = 0, user="guest", password="guest", vhost=None) -> str:
-        """One node's URL (through its proxy); the test's own vhost unless told."""
-        host, port = self._address(node)
-        return amqp_url(host, port, user, password, self.vhost if vhost is None else vhost)
 
     def setup_access(self) -> None:
         for vhost in self.settings.vhosts:

@@ -252,11 +252,14 @@ class LocalTarget:
         except RuntimeError:
             return False
 
+    def _admin_node(self):
+        """The first node whose app runs (a paused minority refuses most commands)."""
+        nodes = self.cluster.nodes
+        return next((n for n in nodes if self._app_running(n)), nodes[0])
+
     def _cluster_status(self) -> dict:
-        """``cluster_status`` from the first node whose app runs (a paused minority's
-        refuses the command)."""
-        running = [n for n in self.cluster.nodes if self._app_running(n)] or self.cluster.nodes
-        return json.loads(running[0].ctl("cluster_status", "--formatter", "json", timeout=90))
+        status = self._admin_node().ctl("cluster_status", "--formatter", "json", timeout=90)
+        return json.loads(status)
 
     @property
     def toxiproxy_url(self) -> str:
@@ -264,8 +267,7 @@ class LocalTarget:
 
     def ctl(self, *args: str) -> str:
         """rabbitmqctl on the first node whose app runs (the admin of a user's test)."""
-        running = [n for n in self.cluster.nodes if self._app_running(n)] or self.cluster.nodes
-        return running[0].ctl(*args)
+        return self._admin_node().ctl(*args)
 
     def fresh_vhost(self, name: str) -> str:
         node = self.cluster.nodes[0]
