@@ -16,6 +16,10 @@ from scenarios.model import Fault
 from scenarios.runner import run_one
 from tests.conftest import IN_CI
 
+# a run (~45 s) and the resets around it: one that relaunches a node whose Erlang ``global``
+# hung after a heal takes ~2 min more (LocalTarget._restart_outsider)
+pytestmark = pytest.mark.timeout(420)
+
 
 @pytest.fixture(scope="module")
 def shared():
