@@ -256,10 +256,12 @@ class LocalTarget:
     def _outsiders(self) -> tuple[list, dict]:
         """The nodes not running in the cluster (all of them but the first while the
         cluster reports a partition), and the cluster status that says so."""
-        status = self._cluster_status()
-        running = set(status.get("running_nodes", []))
         nodes = self.cluster.nodes
-        outside = [n for n in nodes if n.name not in running or not self._app_running(n)]
+        apps = [self._app_running(n) for n in nodes]  # probed once: each is a rabbitmqctl
+        admin = next((n for n, up in zip(nodes, apps, strict=True) if up), nodes[0])
+        status = json.loads(admin.ctl("cluster_status", "--formatter", "json", timeout=90))
+        running = set(status.get("running_nodes", []))
+        outside = [n for n, up in zip(nodes, apps, strict=True) if not up or n.name not in running]
         if not outside and status.get("partitions"):
             outside = nodes[1:]
         return outside, status
@@ -282,10 +284,6 @@ class LocalTarget:
         """The first node whose app runs (a paused minority refuses most commands)."""
         nodes = self.cluster.nodes
         return next((n for n in nodes if self._app_running(n)), nodes[0])
-
-    def _cluster_status(self) -> dict:
-        status = self._admin_node().ctl("cluster_status", "--formatter", "json", timeout=90)
-        return json.loads(status)
 
     @property
     def toxiproxy_url(self) -> str:
