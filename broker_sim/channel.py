@@ -86,6 +86,15 @@ class ServerChannel:
         self._received = 0
         self.last_queue: str | None = None
         self.reply_consumer = None  # broker_sim.reply_to.ReplyConsumer while consuming it
+        self.schema_held: list[InFrame] | None = None  # frames waiting for the schema lock
+
+    def hold_for_schema(self, frame: InFrame) -> None:
+        """A schema write waits for a hung peer (broker_sim.schema_lock); so does every
+        later frame on this channel, as in rabbit_channel's process."""
+        if self.schema_held is None:
+            self.schema_held = []
+            self.conn.node.cluster.schema_waiters[self] = None
+        self.schema_held.append(frame)
 
     def send(self, method) -> None:
         self.conn.send_method(self.number, method)
@@ -253,7 +262,7 @@ class ServerChannel:
         if self.closing or not self.conn.writable:
             return False
         conn_node = self.conn.node
-        if not conn_node.cluster.reachable(conn_node.name, consumer.queue.serving_node):
+        if not conn_node.cluster.delivers_to(consumer.queue.serving_node, conn_node.name):
             return False
         if consumer.no_ack or self.global_prefetch == 0:
             return True

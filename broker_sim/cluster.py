@@ -100,6 +100,7 @@ class Cluster:
         self.election_timeout = election_timeout
         self.net_ticktime = net_ticktime
         self._hang_seen: set[str] = set()  # paused nodes their peers have noticed
+        self.schema_waiters: dict = {}  # channels whose schema write waits for a hung peer
         self._hang_timers: dict[str, object] = {}
         self._killed: set[str] = set()  # Erlang nodes gone (kill), until started
         self._awaiting: set[str] = set()  # paused by pause_minority, back with a majority
@@ -150,6 +151,21 @@ class Cluster:
     def hung_unseen(self, name: str) -> bool:
         """Paused, and not yet noticed by its peers (before ``net_ticktime``)."""
         return self.nodes[name].state == PAUSED and name not in self._hang_seen
+
+    def delivers_to(self, queue_node: str | None, consumer_node: str) -> bool:
+        """Whether a queue served on ``queue_node`` sends to a consumer on
+        ``consumer_node``: the queue must run, and it goes on sending to a hung consumer's
+        node (into its frozen mailbox) until the hang is seen."""
+        if queue_node is None or self.nodes[queue_node].state != RUNNING:
+            return False
+        if self.hung_unseen(consumer_node):
+            return self.seen_reachable(queue_node, consumer_node)
+        return self.reachable(queue_node, consumer_node)
+
+    def schema_locked(self) -> bool:
+        """A schema write waits for every node the cluster takes for alive: true while a
+        node hangs unseen (broker_sim.schema_lock)."""
+        return bool(self._hang_timers)
 
     def seen_reachable(self, a: str, b: str) -> bool:
         """``reachable`` as the peers see it (a hang is noticed only after ``net_ticktime``)."""
@@ -375,6 +391,10 @@ class Cluster:
     def _topology_changed(self) -> None:
         for vhost in self.vhosts.values():
             vhost.topology_changed()
+        if self.schema_waiters and not self.schema_locked():
+            waiting, self.schema_waiters = self.schema_waiters, {}
+            for channel in waiting:
+                channel.conn.release_schema_wait(channel)
         self.dispatch()
 
     # -- admin (rabbitmqctl equivalents; cluster-wide) ------------------------------------

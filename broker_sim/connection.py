@@ -41,6 +41,7 @@ from broker_sim.framing import (
     method_frame,
 )
 from broker_sim.inspection import FrameCounts
+from broker_sim.schema_lock import needs_lock
 
 HEADER, START_OK, TUNE_OK, OPEN_WAIT, OPEN, CLOSING, CLOSED = (
     "header",
@@ -112,14 +113,22 @@ class ServerConnection:
 
     def process(self) -> None:
         """Handle buffered frames until the buffer is empty or reading is blocked."""
+        self._guarded(self._process_buffered)
+
+    def _process_buffered(self) -> None:
+        if self.held_frame is not None:  # the alarm that held it has cleared
+            frame, self.held_frame = self.held_frame, None
+            self.current_method = frame.method
+            self._channel_frame(frame)
+            self.current_method = None
+        if not (self.reading_blocked or self.state == CLOSED or self.close_transport):
+            self._process_frames()
+
+    def _guarded(self, work) -> None:
+        """Run ``work``; a protocol error closes this connection, and so does a simulator
+        bug (logged), never another connection."""
         try:
-            if self.held_frame is not None:  # the alarm that held it has cleared
-                frame, self.held_frame = self.held_frame, None
-                self.current_method = frame.method
-                self._channel_frame(frame)
-                self.current_method = None
-            if not (self.reading_blocked or self.state == CLOSED or self.close_transport):
-                self._process_frames()
+            work()
         except AMQPError as err:
             # a refused login and errors naming their own method carry their own ids
             own_ids = err.class_id or self.state == START_OK
@@ -245,12 +254,35 @@ class ServerConnection:
         if number in self.closing_channels:
             self._closing_channel_frame(ch, frame)
             return
+        if ch.schema_held is not None or self._waits_for_schema(ch, frame):
+            ch.hold_for_schema(frame)
+            return
         try:
             ch.handle(frame)
         except AMQPError as err:
             if err.hard:
                 raise
             self._channel_error(ch, frame, err)
+
+    def _waits_for_schema(self, ch: ServerChannel, frame: InFrame) -> bool:
+        return (
+            frame.kind == FRAME_METHOD
+            and needs_lock(ch, frame.method)
+            and self.node.cluster.schema_locked()
+        )
+
+    def release_schema_wait(self, ch: ServerChannel) -> None:
+        """The schema lock is free: the channel's waiting frames run, in order (a frame
+        that finds the lock taken again waits once more, with the rest behind it)."""
+        frames, ch.schema_held = ch.schema_held or [], None
+        if self.state == CLOSED or self.channels.get(ch.number) is not ch:
+            return
+        for frame in frames:
+            if self.state == CLOSED or self.close_transport:
+                return
+            self.current_method = frame.method
+            self._guarded(lambda f=frame: self._channel_frame(f))
+            self.current_method = None
 
     def _open_channel(self, number: int, frame: InFrame) -> None:
         if frame.kind != FRAME_METHOD or not isinstance(frame.method, C.Channel.Open):

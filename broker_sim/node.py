@@ -91,6 +91,7 @@ class Node:
         # connections with bytes to take: drivers test it before take_output, on every write
         self.pending_output: dict[ServerConnection, None] = {}
         self._held: dict[ServerConnection, list[bytes]] = {}
+        self._lost_while_paused: list[ServerConnection] = []  # closes it has not read yet
         self.confirm_pending: dict[ServerConnection, None] = {}
 
     # -- shared state ---------------------------------------------------------------------
@@ -135,6 +136,9 @@ class Node:
         self.cluster.dispatch()
 
     def connection_lost(self, conn: ServerConnection) -> None:
+        if self.state == "paused":  # a hung node reads no FIN either: seen at resume
+            self._lost_while_paused.append(conn)
+            return
         self._held.pop(conn, None)
         if self.connections.pop(conn.id, None) is not None:
             conn.connection_lost()
@@ -175,6 +179,7 @@ class Node:
             conn.connection_lost()
             self.mark_output(conn)
         self._held.clear()
+        self._lost_while_paused.clear()
         self.timers.clear()
 
     def graceful_stop(self, keep_state: str = "stopped") -> None:
@@ -195,6 +200,9 @@ class Node:
         for conn, chunks in held.items():
             if conn.id in self.connections and chunks:
                 conn.receive(b"".join(chunks))
+        lost, self._lost_while_paused = self._lost_while_paused, []
+        for conn in lost:
+            self.connection_lost(conn)
 
     # -- connection lifecycle hooks -------------------------------------------------------
 

@@ -133,19 +133,19 @@ class VHost:
         read/write permission checks, rabbit_channel exchange.declare)."""
         if passive:
             return self.exchange(name)
-        if name.startswith("amq."):
-            raise AMQPError.of("exchange_reserved", name=name)
         from broker_sim.exchanges import EXCHANGE_TYPES
 
         if type_ not in EXCHANGE_TYPES:
             raise AMQPError.of("exchange_type", type=type_)
         arguments = dict(arguments or {})
         existing = self.exchanges.get(name)
-        if existing is not None:
+        if existing is not None:  # amq.* too: rabbit_channel checks the name only when new
             self._check_exchange_equivalent(
                 existing, type_, durable, auto_delete, internal, arguments
             )
             return existing
+        if name.startswith("amq."):
+            raise AMQPError.of("exchange_reserved", name=name)
         if ALTERNATE_EXCHANGE in arguments:
             ae = arguments[ALTERNATE_EXCHANGE]
             if not isinstance(ae, str) and type(ae) is not bytes:  # longstr only
@@ -482,8 +482,8 @@ class VHost:
             serving = q.serving_node
             for consumer in list(q.consumers):
                 node = consumer.channel.conn.node.name
-                if q.kind == "quorum" and cluster.seen_down(node):  # with or without a leader
-                    q.consumers.remove(consumer)
+                if cluster.seen_down(node):  # the queue's monitor fires: it takes its
+                    q.consumers.remove(consumer)  # deliveries back (quorum: leader or not)
                     consumer.channel.release_queue(q)
                 elif serving is None or cluster.seen_reachable(node, serving):
                     continue

@@ -91,6 +91,9 @@ def test_reserved_names_and_the_default_exchange(broker, uid):
     )
     ch = conn.channel()
     assert channel_error(ch.queue_bind, "whatever", "", "k")[0] in (403, 404)
+    ch = conn.channel()
+    ch.exchange_declare("amq.direct", "direct", durable=True)  # existing: only compared
+    assert channel_error(ch.exchange_declare, "amq.direct", "fanout", durable=True)[0] == 406
     conn.close()
 
 
