@@ -63,6 +63,7 @@ class AMQPConnection:
         self.ssl = ssl
         self.transport: SocketTransport | None = None
         self.channels: dict[int, Channel] = {}
+        self._side: Channel | None = None  # for methods sent without waiting (send_nowait)
         self.server_properties: dict = {}
         self.blocked: str | None = None
         self.on_blocked: Callable[[str], None] | None = None
@@ -104,6 +105,17 @@ class AMQPConnection:
         self.channels[number] = channel
         channel.rpc(C.Channel.Open(), C.Channel.OpenOk, timeout)
         return channel
+
+    def send_nowait(self, method) -> None:
+        """Send ``method`` (with ``nowait`` set) on a side channel kept for such methods:
+        if the broker holds it (a schema write waiting for a hung cluster peer: RabbitMQ's
+        Mnesia locks), only that channel waits. An error closes the side channel alone;
+        the next call opens another."""
+        side = self._side
+        if side is None or self.channels.get(side.number) is not side:
+            side = self._side = self.channel()
+        self.proto.send_method(side.number, method)
+        self._flush()
 
     def close(self, timeout: float = 5.0) -> None:
         """connection.close, waiting at most ``timeout`` for close-ok, then the socket goes."""

@@ -158,9 +158,13 @@ class RecoverableChannel:
             routing_key=routing_key,
             arguments=queue.binding_arguments if arguments is None else arguments,
         )
-        self._ready().rpc(method, C.Queue.BindOk)
         key = (queue.name, exchange.name, routing_key)
-        self.connection.topology.record("binding", key, method)
+        topology = self.connection.topology
+        if topology.bound(key, method):  # a re-bind (a revive): it must not hold this channel
+            self._ready().connection.send_nowait(_nowait(method))
+            return
+        self._ready().rpc(method, C.Queue.BindOk)
+        topology.record("binding", key, method)
 
     def purge_queue(self, name: str) -> int:
         return self._ready().rpc(C.Queue.Purge(queue=name), C.Queue.PurgeOk).message_count
@@ -314,6 +318,11 @@ class Topology:
     def declared(self, queue: str) -> bool:
         return ("queue", queue) in self.entries
 
+    def bound(self, key, method) -> bool:
+        """This binding was made before (bind-ok seen), with the same arguments."""
+        known = self.entries.get(("binding", key))
+        return known is not None and known.arguments == method.arguments
+
     def replay(self, amqp) -> tuple[dict[str, str], set[str]]:
         """Re-declare everything on a new connection ``amqp``: (renames of server-named
         queues, queues that could not be declared). A declaration the broker refuses (a
@@ -363,8 +372,12 @@ class Topology:
 
     @staticmethod
     def _bind(low, method, renames: dict[str, str]) -> None:
+        """A recorded binding again, without waiting: it exists on the cluster unless its
+        queue was lost, and RabbitMQ holds every queue.bind while a cluster peer hangs
+        unseen (a global Mnesia lock, until net_ticktime), which must not stall the
+        recovery (scenario consume.simple-hung-node)."""
         method.queue = renames.get(method.queue, method.queue)
-        low.rpc(method, C.Queue.BindOk)
+        low.connection.send_nowait(_nowait(method))
 
     def _rename(self, renames: dict[str, str]) -> None:
         """Later replays start from the current names."""
@@ -381,6 +394,16 @@ def _renamed(kind: str, key, renames: dict[str, str]):
     if kind == "binding":
         return (renames.get(key[0], key[0]), *key[1:])
     return key
+
+
+def _nowait(method: C.Queue.Bind) -> C.Queue.Bind:
+    return C.Queue.Bind(
+        queue=method.queue,
+        exchange=method.exchange,
+        routing_key=method.routing_key,
+        nowait=True,
+        arguments=method.arguments,
+    )
 
 
 def _close_quietly(channel) -> None:

@@ -185,3 +185,24 @@ def test_collect_abandons_the_channels_as_kombu_does_so_a_rebuilt_simple_queue_g
     assert got == list(range(10))
     assert not old.buffer, "the abandoned queue's consumer came back"
     conn.close()
+
+
+def test_a_rebuilt_simple_queue_does_not_wait_for_a_hung_cluster_peer():
+    """RabbitMQ holds every queue.bind while a cluster peer hangs unseen (a global Mnesia
+    lock until net_ticktime; broker_sim.schema_lock). A revive re-binds what it bound
+    before, so it sends that bind without waiting, on a side channel, and consumes at once
+    (measured on real nodes: scenario consume.simple-hung-node)."""
+    with SimCluster(nodes=3, seed=8, net_ticktime=600.0) as cluster:  # > any client timeout
+        conn = Connection(cluster.urls[0])
+        conn.SimpleQueue("revived")
+        cluster.pause("node3")
+        conn.collect()
+        conn.ensure_connection(max_retries=3)
+        queue = conn.SimpleQueue("revived")
+        with Connection(cluster.urls[1]) as prod:
+            Producer(prod).publish({"n": 1}, routing_key="revived")
+        message = queue.get(timeout=5)
+        assert message.payload == {"n": 1}
+        message.ack()
+        conn.collect()
+        cluster.resume("node3")
