@@ -120,6 +120,7 @@ def _simple_consumer(env, spec) -> None:
                 queue = conn.SimpleQueue(
                     env.queue.name,
                     queue_args=env.queue.queue_arguments,
+                    channel=_prefetching_channel(conn, spec),
                 )
             try:
                 message = queue.get(timeout=1)
@@ -131,6 +132,15 @@ def _simple_consumer(env, spec) -> None:
             conn.collect()
             queue = None
     conn.collect()
+
+
+def _prefetching_channel(conn, spec):
+    """A channel with the spec's prefetch, set before the SimpleQueue consumes on it (what
+    a user does to bound it; kombu's SimpleQueue sets none). Without a bound, a hung node's
+    consumer is handed everything published until its peers see the hang (net_ticktime)."""
+    channel = conn.channel()
+    channel.basic_qos(0, spec.prefetch, False)
+    return channel
 
 
 def _autoretry_consumer(env, spec) -> None:

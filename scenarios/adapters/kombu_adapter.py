@@ -121,7 +121,11 @@ def _simple_consumer(env, spec) -> None:
         try:
             if queue is None:
                 conn.ensure_connection(**FOREVER)
-                queue = conn.SimpleQueue(env.queue.name, queue_args=env.queue.queue_arguments)
+                channel = conn.channel()
+                channel.basic_qos(0, spec.prefetch, False)  # as the other styles' prefetch
+                queue = conn.SimpleQueue(
+                    env.queue.name, queue_args=env.queue.queue_arguments, channel=channel
+                )
             try:
                 message = queue.get(timeout=1)
             except queue.Empty:

@@ -3,7 +3,7 @@ consumed, the consumer comes back."""
 
 from __future__ import annotations
 
-from scenarios.catalog.kombu_notes import POLITE_CLOSE
+from scenarios.catalog.kombu_notes import POLITE_CLOSE, REBIND_WAITS
 from scenarios.catalog.pika_notes import SLOW_HEARTBEAT_CHECK
 from scenarios.model import ConsumerSpec, Fault, pipeline
 
@@ -22,7 +22,9 @@ SCENARIOS = tuple(
         faults,
         consumer=ConsumerSpec(style=style, heartbeat=4),
         expect={"max_consumer_silence": "<= 30"},
-        kombu_weakness=POLITE_CLOSE if fault == "hung-node" and style != "simple" else None,
+        kombu_weakness=(REBIND_WAITS if style == "simple" else POLITE_CLOSE)
+        if fault == "hung-node"
+        else None,
         pika_weakness=SLOW_HEARTBEAT_CHECK if fault == "hung-node" else None,
     )
     for style in ("ensure", "mixin", "simple")

@@ -21,3 +21,10 @@ REDECLARE_404 = (
     "kombu re-declares the queue on revive; its home node is down, the 404 NOT_FOUND is "
     "irrecoverable and escapes ensure()"
 )
+#: SimpleQueue -> Consumer.declare -> queue.bind on every revive, waiting for bind-ok;
+#: RabbitMQ holds queue.bind while a cluster peer hangs unseen (rabbit_binding's global
+#: Mnesia lock, until net_ticktime; broker_sim.schema_lock).
+REBIND_WAITS = (
+    "kombu's SimpleQueue re-binds its queue on every revive and waits for bind-ok, which "
+    "RabbitMQ holds while a cluster peer hangs unseen (a Mnesia lock until net_ticktime)"
+)

@@ -47,6 +47,21 @@ def test_kombu_stalls_in_its_polite_close_until_the_hung_node_resumes(hung_node)
     assert kombu.figures["lost"] == 0 and kombu.figures["delivered"] >= 100
 
 
+def test_kombu_simple_queue_fails_over_then_waits_in_its_rebind_until_the_node_resumes():
+    """kombu's SimpleQueue leaves node3 in time, but its revive's queue.bind waits for the
+    hung peer (broker_sim.schema_lock), so nothing is consumed until node3 answers; the
+    bundled client re-binds without waiting and consumes at once."""
+    scenario = catalog.find("consume.simple-hung-node")
+    assert scenario.kombu_weakness == kombu_notes.REBIND_WAITS
+    ours, kombu = (run_one(scenario, 1, adapters.load(c), "virtual") for c in ("bundled", "kombu"))
+    assert ours.passed, (ours.misses, ours.error)
+    assert kombu.verdict == "fail" and kombu.figures["lost"] == 0, kombu.misses
+    paused, resumed = fault_time(kombu, "pause node3"), fault_time(kombu, "resume node3")
+    assert paused < min(recoveries(kombu, "consumer")) < resumed, "kombu did fail over"
+    after_pause = [t for t, kind, d in kombu.events if kind == "deliver" and t > paused]
+    assert min(after_pause) >= resumed, "yet it consumed nothing until the resume"
+
+
 @pytest.mark.parametrize("backend", ["virtual", "live"])
 def test_kombu_lets_the_404_of_a_queue_on_a_down_node_escape_ensure(backend):
     scenario = catalog.find("cluster.queue-node-down")
