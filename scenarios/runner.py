@@ -96,6 +96,8 @@ class Env:
         self._delivered: set = set()
         self._processed: set = set()
         self._last_progress = 0.0  # the last delivery, fault or reconnect
+        # a repair still to come may bring deliveries back: a quiet run waits for it
+        self._last_timed_fault = max((f.at for f in scenario.faults if f.at is not None), default=0)
         self.wall_expired = False  # the runner's wall-clock limit struck
         self.ports = {}  # port -> node index, for node_index
         # faults due up to this time have taken effect: at once in a world; on real nodes
@@ -144,13 +146,17 @@ class Env:
     def settled(self) -> bool:
         """True once consumers may stop: the publishers are done and every sent message was
         delivered (or nothing came for SETTLE_QUIET s since the last delivery, fault or
-        reconnect, so a client that recovers late still gets to drain), or time is up."""
+        reconnect, so a client that recovers late still gets to drain, and no timed fault
+        is still to come: a resume gives back what the hung node held), or time is up."""
         self.scan()
         if self.out_of_time():
             return True
         if self.publishers_left:
             return False
-        return self.drained() or self.clock() - self._last_progress > SETTLE_QUIET
+        if self.drained():
+            return True
+        quiet = self.clock() - self._last_progress > SETTLE_QUIET
+        return quiet and self.clock() > self._last_timed_fault
 
     def out_of_time(self) -> bool:
         """The scenario's duration is (all but) over: every role should wind down."""

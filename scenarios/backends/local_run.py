@@ -196,9 +196,7 @@ class LocalTarget:
 
     def reset(self) -> None:
         """Every node up and in the cluster, no toxic, every proxy enabled, no alarm."""
-        for thread in self.starting:
-            thread.join(timeout=300)
-        self.starting.clear()
+        self._join_starting()
         if self.partitioned:
             self.cluster.heal()
             self.partitioned = False
@@ -207,9 +205,7 @@ class LocalTarget:
         for i in range(self.nodes_count):
             if self.state[i] != "up":
                 self._start_later(i)
-        for thread in self.starting:
-            thread.join(timeout=300)
-        self.starting.clear()
+        self._join_starting()
         if any(state != "up" for state in self.state):
             raise RuntimeError(f"nodes did not come back: {self.state}")
         for i in sorted(self.alarmed):
@@ -221,6 +217,12 @@ class LocalTarget:
             if not proxy.get("enabled", True):
                 self._api("POST", f"/proxies/{name}", {"enabled": True})
         self._rejoin_outsiders()
+
+    def _join_starting(self, timeout: float = 300.0) -> None:
+        """Wait for the node starts the schedule or the reset set going."""
+        for thread in self.starting:
+            thread.join(timeout=timeout)
+        self.starting.clear()
 
     def _rejoin_outsiders(self, attempts: int = 3) -> None:
         """Restart the app of a node the others do not count as running (pause_minority
