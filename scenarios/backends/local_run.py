@@ -85,6 +85,15 @@ def node_index(name: str, count: int) -> int:
     return names.index(name)
 
 
+def partitioned(nodes: list, partitions: dict) -> list:
+    """The nodes to restart for a partition the cluster still reports with every node
+    running: the ones that recorded it (``cluster_status``'s ``partitions`` is keyed by the
+    node that saw the others go; its record clears when its app restarts), or all but the
+    first when every node recorded one."""
+    recorded = [n for n in nodes if n.name in partitions]
+    return recorded if len(recorded) < len(nodes) else nodes[1:]
+
+
 class LocalTarget:
     """A :class:`RealRabbitCluster` behind one proxy per node; :func:`run_realtime`'s target."""
 
@@ -264,9 +273,7 @@ class LocalTarget:
         status = json.loads(admin.ctl("cluster_status", "--formatter", "json", timeout=90))
         running = set(status.get("running_nodes", []))
         outside = [n for n, up in zip(nodes, apps, strict=True) if not up or n.name not in running]
-        if not outside and status.get("partitions"):
-            outside = nodes[1:]
-        return outside, status
+        return outside or partitioned(nodes, status.get("partitions") or {}), status
 
     def _wait_apps_running(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

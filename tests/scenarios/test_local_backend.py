@@ -61,3 +61,19 @@ def test_stop_leaves_no_process_behind(tmp_path):
     assert not psutil.pid_exists(beam)
     assert not psutil.pid_exists(epmd[0])
     node.stop()  # idempotent
+
+
+def test_a_partition_recorded_by_one_running_node_restarts_that_node():
+    """After a hang with a short net tick, every node ran again but node1 still listed the
+    others in ``partitions`` (seen in a fidelity run): the reset must restart node1, whose
+    record clears with its app, not the two nodes that recorded nothing."""
+    from types import SimpleNamespace
+
+    from scenarios.backends.local_run import partitioned
+
+    nodes = [SimpleNamespace(name=f"warren-n{i}@10.0.0.{i}") for i in (1, 2, 3)]
+    seen_by_node1 = {nodes[0].name: [nodes[1].name, nodes[2].name]}
+    assert partitioned(nodes, seen_by_node1) == [nodes[0]]
+    assert partitioned(nodes, {}) == []
+    every_node = {n.name: [m.name for m in nodes if m is not n] for n in nodes}
+    assert partitioned(nodes, every_node) == nodes[1:]
