@@ -3,7 +3,8 @@
 It reads ``[tool.warren]`` from the project's ``pyproject.toml``::
 
     [tool.warren]
-    client = "mypkg.warren:factory"   # default: bundled
+    client = "mypkg.warren:factory"   # default: bundled (or "celery:mypkg.worker:app")
+    backend = "live"                  # default: virtual (a Celery worker needs live or real)
     select = "publish.*"              # -k patterns: a string or a list (default: all)
     scenarios = ["mypkg.scenarios"]   # more scenario sources (modules or .toml files)
     seeds = 5                         # seeds 1..5 (default 3)
@@ -34,7 +35,7 @@ from pathlib import Path
 from scenarios import adapters, catalog
 from scenarios.checker import evaluate, format_value, parse_threshold
 from scenarios.model import ScenarioError
-from scenarios.runner import run_many
+from scenarios.runner import BACKENDS, run_many
 
 #: the figures the baseline keeps: for each, more is worse
 GATED = (
@@ -50,7 +51,10 @@ GATED = (
     "max_publish_latency",
     "max_consumer_silence",
 )
-KEYS = {"client", "select", "scenarios", "seeds", "baseline", "tolerance", "slack", "thresholds"}
+KEYS = {
+    "client", "backend", "select", "scenarios", "seeds", "baseline", "tolerance", "slack",
+    "thresholds",
+}  # fmt: skip
 BASELINE_VERSION = 1
 
 
@@ -61,6 +65,7 @@ class GateError(ValueError):
 @dataclass
 class GateConfig:
     client: str = "bundled"
+    backend: str = "virtual"
     select: list[str] = field(default_factory=list)
     scenarios: list[str] = field(default_factory=list)
     seeds: int = 3
@@ -84,6 +89,7 @@ def read_config(pyproject: Path) -> GateConfig:
     select = table.get("select", [])
     config = GateConfig(
         client=str(table.get("client", "bundled")),
+        backend=str(table.get("backend", "virtual")),
         select=[select] if isinstance(select, str) else list(select),
         scenarios=list(table.get("scenarios", [])),
         seeds=table.get("seeds", 3),
@@ -94,6 +100,10 @@ def read_config(pyproject: Path) -> GateConfig:
     )
     if not isinstance(config.seeds, int) or isinstance(config.seeds, bool) or config.seeds < 1:
         raise GateError(f"[tool.warren] seeds: an integer >= 1, got {config.seeds!r}")
+    if config.backend not in BACKENDS:
+        raise GateError(
+            f"[tool.warren] backend: one of {', '.join(BACKENDS)}, got {config.backend!r}"
+        )
     for name in ("tolerance", "slack"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -170,7 +180,7 @@ def run_gate(args: argparse.Namespace) -> int:
         print(f"warren gate: {exc}", file=sys.stderr)
         return 2
     results = list(
-        run_many(scenarios, list(range(1, config.seeds + 1)), config.client,
+        run_many(scenarios, list(range(1, config.seeds + 1)), config.client, config.backend,
                  extra=tuple(config.scenarios), jobs=args.jobs)
     )  # fmt: skip
     for r in results:  # the project's thresholds, wherever the scenario has the figure

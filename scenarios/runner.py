@@ -104,6 +104,9 @@ class Env:
         # the real-time schedule moves it after each fault call returns (a CLI call: ~1 s)
         self.faults_done_at = float("inf")
         self.queue_ready = False  # the setup declared the work queue (declare_work_queue)
+        # when roles are told to wind down (out_of_time); a real-time backend moves it
+        # earlier so that they are done before it stops waiting for them
+        self.stop_at = scenario.duration - 1
 
     # -- the adapter's surface -----------------------------------------------------------------
 
@@ -160,7 +163,7 @@ class Env:
 
     def out_of_time(self) -> bool:
         """The scenario's duration is (all but) over: every role should wind down."""
-        return self.clock() >= self.scenario.duration - 1
+        return self.clock() >= self.stop_at
 
     def drained(self) -> bool:
         """The publishers are done and every sent message was delivered (processed, where the

@@ -102,6 +102,9 @@ def _play(scenario, env, adapter, target, links, history, threads, escaped, spaw
     if conditional:
         spawn("watcher", lambda: watch(env, conditional, fire))
     limit = min(scenario.duration, wall_timeout, busy_until(scenario) + LIVE_GRACE)
+    # roles hear out_of_time() in time to stop before the limit: an adapter that needs
+    # longer than a second to wind down (a worker process's shutdown) says so
+    env.stop_at = min(env.stop_at, limit - getattr(adapter, "wind_down_seconds", 1.0))
     with instrumented(adapter, history):
         for thread in threads:
             thread.start()

@@ -109,4 +109,17 @@ SCENARIOS = (
         consumer=ConsumerSpec(nodes=(0, 1, 2), work_seconds=0.3),
         kombu_weakness=REDECLARE_404,
     ),
+    pipeline(
+        "cluster.node-stays-down",
+        "node3, where the consumer reads, is killed and stays down; the queue is a quorum "
+        "queue on the two nodes left",
+        "the consumer fails over once and keeps consuming; nothing it does on reconnect waits "
+        "on the dead node's URL for longer than its heartbeat allows (Celery's delayed "
+        "delivery setup tries every URL of the list)",
+        (Fault("kill", ("node3",), at=4.0),),
+        publisher=Publisher(messages=200, interval=0.2),
+        consumer=ConsumerSpec(heartbeat=4),
+        expect={"max_consumer_silence": "<= 30"},
+        duration=90.0,
+    ),
 )

@@ -81,3 +81,18 @@ def test_a_malformed_baseline_exits_2(tmp_path):
     (tmp_path / "warren-baseline.json").write_text('{"version": 1, "scenarios": {"x": 3}}')
     out = gate(tmp_path, BASE)
     assert out.returncode == 2 and "'scenarios' must map names" in out.stderr
+
+
+def test_an_unknown_backend_is_a_usage_error_naming_it(tmp_path):
+    from scenarios.gate import GateError, read_config
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[tool.warren]\nclient = "celery:shop.worker:app"\nbackend = "kubernetes"\n'
+    )
+    with pytest.raises(
+        GateError, match="backend: one of virtual, live, local, docker, got 'kubernetes'"
+    ):
+        read_config(pyproject)
+    pyproject.write_text('[tool.warren]\nbackend = "live"\n')
+    assert read_config(pyproject).backend == "live"
