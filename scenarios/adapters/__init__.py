@@ -94,8 +94,17 @@ def _library_adapter(name: str, module: str, cls: str, library: str):
         ) from exc
 
 
+#: ``celery:package.module:app [worker options]``: a user's Celery app, its worker as the
+#: consumer (scenarios.adapters.celery_adapter)
+CELERY_PREFIX = "celery:"
+
+
 def check_spec(spec: str) -> None:
-    """A usage error when ``spec`` is neither a built-in name nor ``module:factory``."""
+    """A usage error when ``spec`` is neither a built-in name, ``module:factory`` nor
+    ``celery:module:app``."""
+    if spec.startswith(CELERY_PREFIX):
+        _check_celery(spec.removeprefix(CELERY_PREFIX).split(" ")[0])
+        return
     known = builtin()
     if spec not in known and (":" not in spec or not all(spec.partition(":")[::2])):
         raise AdapterError(
@@ -110,6 +119,18 @@ def check_spec(spec: str) -> None:
             )
 
 
+def _check_celery(app_path: str) -> None:
+    module, _, attr = app_path.partition(":")
+    if not module or not attr:
+        raise AdapterError(
+            f"client 'celery:{app_path}': name the app as celery:package.module:attribute"
+        )
+    if not _installed("celery"):
+        raise AdapterError(
+            "client 'celery:...' needs celery, which is not installed: pip install celery"
+        )
+
+
 def _installed(library: str) -> bool:
     try:
         return importlib.util.find_spec(library) is not None
@@ -120,6 +141,11 @@ def _installed(library: str) -> bool:
 def load(spec: str):
     """An adapter from a built-in name or ``package.module:factory``."""
     check_spec(spec)
+    if spec.startswith(CELERY_PREFIX):
+        from scenarios.adapters.celery_adapter import CeleryAdapter
+
+        app_path, *worker_args = spec.removeprefix(CELERY_PREFIX).split()
+        return CeleryAdapter(app_path, tuple(worker_args))
     known = builtin()
     if spec in known:
         return known[spec]()

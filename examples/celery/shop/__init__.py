@@ -1,0 +1,1 @@
+"""The shop: orders are charged by a Celery worker (``shop.worker:app``)."""
