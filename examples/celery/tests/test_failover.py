@@ -37,3 +37,14 @@ def test_a_hung_node_hangs_the_worker_until_the_node_resumes(run_scenario):
     assert result.verdict == "fail"
     assert result.figures["max_consumer_silence"] >= 40  # the node hangs 35 s .. 90 s
     assert result.figures["reconnects"] >= 1  # it did fail over, then waited anyway
+
+
+def test_with_confirm_publish_the_worker_does_not_even_notice_the_hung_node(run_scenario):
+    """Finding 2, with ``confirm_publish``: the main loop waits for the confirm of a worker
+    event (the Heart step's worker-heartbeat, on the events connection to the hung node)
+    with no timeout, so the heartbeat check that would find the hang never runs: the first
+    connection loss is seen only when the node resumes, at 90 s."""
+    result = run_scenario("heartbeat.idle-consumer-hung-node", "shop.confirming:app")
+    assert result.verdict == "fail"
+    lost_at = [t for t, kind, d in result.events if kind == "error" and "worker" in d["what"]]
+    assert lost_at and min(lost_at) >= 89.0  # not before the resume
