@@ -29,6 +29,7 @@ a process of its own, so not in virtual time.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -45,6 +46,7 @@ STOP_GRACE = 15.0  # s from SIGTERM (warm shutdown) to a worker called hung
 STACK_WAIT = 2.0  # s for the SIGUSR1 stack dump to reach the log
 LOG_TAIL = 30  # lines of the worker's log in an error
 WARREN_ROOT = str(Path(__file__).resolve().parents[2])
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class WorkerFailed(RuntimeError):
@@ -149,6 +151,7 @@ class _Worker:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": path},
+            preexec_fn=_die_with_parent,
         )
         self._offset = 0
         self._connected = False
@@ -227,6 +230,16 @@ class _Worker:
         self._log.flush()
         lines = self.log_path.read_text(errors="replace").splitlines()[-LOG_TAIL:]
         return f"the tail of its log ({self.log_path}):\n" + "\n".join(lines)
+
+
+def _die_with_parent() -> None:
+    """In the worker, before exec: SIGKILL when the thread that started it ends (Linux
+    ``prctl(PR_SET_PDEATHSIG)``), so that a run abandoned with its role still running, or a
+    Warren process killed, leaves no worker behind."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:  # not Linux: the role's own kill() is what stops it
+        pass
 
 
 def _wait(proc: subprocess.Popen, seconds: float) -> bool:

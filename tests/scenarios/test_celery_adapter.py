@@ -5,6 +5,8 @@ Celery failures it exposes are shown by examples/celery's own tests (test_celery
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from scenarios import adapters, catalog
@@ -71,3 +73,30 @@ def test_a_worker_that_will_not_stop_is_reported_hung_with_its_stack():
     (escaped,) = result.escaped
     assert "hung: still running 15 s after SIGTERM" in escaped
     assert "time.sleep(work_seconds)" in escaped  # the frame in Celery's SIGUSR1 dump
+
+
+def test_a_worker_dies_with_the_warren_process_that_started_it(tmp_path):
+    """A run abandoned with its consumer role still running (or a Warren process killed)
+    leaves no worker behind: the worker is started with PR_SET_PDEATHSIG."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import subprocess, threading\n"
+        "from scenarios.adapters.celery_adapter import _die_with_parent\n"
+        "def start():\n"
+        "    p = subprocess.Popen(['sleep', '60'], preexec_fn=_die_with_parent)\n"
+        "    print(p.pid, flush=True)\n"
+        "t = threading.Thread(target=start, daemon=True); t.start(); t.join()\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=30, cwd=os.getcwd())  # fmt: skip
+    child = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{child}"):
+        time.sleep(0.05)
+    status = Path(f"/proc/{child}/status")
+    assert not status.exists() or "zombie" in status.read_text()
