@@ -185,7 +185,7 @@ def test_celery_delayed_delivery_stalls_on_real_rabbitmq_as_on_the_simulator(
     target, shop, app, verdict
 ):
     """Finding 1 of README "Testing a Celery app": with a 4 s heartbeat the worker cycles
-    connect / delayed-delivery stall / dropped for as long as node3 is down; with 10 s it
+    connect / delayed-delivery stall / dropped for as long as node3 is down; with 20 s it
     outlasts the stall. Measured the same on the live simulated cluster (examples/celery)."""
     adapter = adapters.load(f"celery:shop.{app}:app")
     result = run_one(catalog.find("cluster.node-stays-down"), 1, adapter, "local")
