@@ -139,7 +139,8 @@ def _installed(library: str) -> bool:
 
 
 def load(spec: str):
-    """An adapter from a built-in name or ``package.module:factory``."""
+    """An adapter from a built-in name, ``package.module:factory`` or
+    ``celery:package.module:app [celery worker options]``."""
     check_spec(spec)
     if spec.startswith(CELERY_PREFIX):
         from scenarios.adapters.celery_adapter import CeleryAdapter
